@@ -1,0 +1,30 @@
+// Module init: registers every native area, nothing else. Where things live:
+//   core/     errors, async work, progress, dtypes, tensor bridge, info
+//   io/       safetensors read/write
+#include "core/errors.h"
+#include "core/exports.h"
+#include "core/tensor.h"
+#include "core/threads.h"
+
+namespace {
+
+Napi::Value registerErrorClasses(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    throw Napi::TypeError::New(info.Env(), "registerErrorClasses(classes) needs an object");
+  }
+  cn::registerErrorClasses(info.Env(), info[0].As<Napi::Object>());
+  return info.Env().Undefined();
+}
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  cn::applyDefaultThreads();
+  exports.Set("registerErrorClasses", Napi::Function::New(env, registerErrorClasses, "registerErrorClasses"));
+  cn::initInfo(env, exports);
+  cn::initDiagnostics(env, exports);
+  cn::Tensor::init(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(continual_next, init)
