@@ -2,7 +2,8 @@
  * The one place that loads the native addon.
  *
  * Candidates, in order:
- *   1. CONTINUAL_NEXT_NATIVE_DIR (a folder holding continual_next.node and build-info.json)
+ *   1. CONTINUAL_NEXT_NATIVE_DIR (a folder holding continual_next.node and build-info.json);
+ *      when set, it is the only candidate
  *   2. build/Release: a source build, or the prebuild the installer chose and copied there
  *   3. prebuilds/<tag>/ whose metadata matches the libtorch found now (scripts/libtorch.js)
  * Each candidate's metadata must fit this platform and an existing libtorch; it is then loaded
@@ -105,7 +106,7 @@ function verifyInChild(dir: string, torchLibDir: string, cuda: boolean): void {
 function candidates(tried: { path: string; reason: string }[]): Candidate[] {
   const list: Candidate[] = [];
   const envDir = process.env.CONTINUAL_NEXT_NATIVE_DIR;
-  if (envDir) list.push({ dir: path.resolve(envDir) });
+  if (envDir) return [{ dir: path.resolve(envDir) }];
   list.push({ dir: path.join(PACKAGE_ROOT, 'build', 'Release') });
   const prebuilds = path.join(PACKAGE_ROOT, 'prebuilds');
   if (fs.existsSync(prebuilds)) {
