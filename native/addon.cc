@@ -1,6 +1,11 @@
 // Module init: registers every native area, nothing else. Where things live:
 //   core/     errors, async work, progress, dtypes, tensor bridge, info
 //   io/       safetensors read/write
+//   models/   the decoder and one file per model family
+//   tuners/   one file per tuner (LoRA, ...)
+//   train/    loss, optimizer, schedules, batching, trainer
+//   generate/ KV-cache generation
+//   bindings/ JS classes over the above
 #include "core/errors.h"
 #include "core/exports.h"
 #include "core/tensor.h"
@@ -22,6 +27,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   cn::initInfo(env, exports);
   cn::initDiagnostics(env, exports);
   cn::Tensor::init(env, exports);
+  cn::initModel(env, exports);
   return exports;
 }
 

@@ -7,4 +7,5 @@ namespace cn {
 void initInfo(Napi::Env env, Napi::Object exports);
 void initDiagnostics(Napi::Env env, Napi::Object exports);
 void initSafetensors(Napi::Env env, Napi::Object exports);
+void initModel(Napi::Env env, Napi::Object exports);
 }  // namespace cn

@@ -70,9 +70,89 @@ export interface NativeBindings {
   setThreads(n: number): void;
   diagnostics: NativeDiagnostics;
   Tensor: NativeTensorClass;
+  Model: NativeModelClass;
 }
 
 /** The preload helper: loads a shared library globally (RTLD_GLOBAL) and keeps it loaded. */
 export interface NativePreload {
   loadGlobal(path: string): boolean;
+}
+
+/** Progress of a training run, one event per optimizer step. */
+export interface TrainProgress {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  tokensPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface TrainSummary {
+  steps: number;
+  tokens: number;
+  seconds: number;
+  finalLoss: number;
+  meanLoss: number;
+}
+
+/** Native training options (ts/train/options.ts documents and validates them). */
+export interface NativeTrainOptions {
+  epochs?: number;
+  batchSize?: number;
+  gradientAccumulation?: number;
+  maxSteps?: number;
+  learningRate?: number;
+  lrScheduler?: 'constant' | 'linear' | 'cosine';
+  warmupSteps?: number;
+  warmupRatio?: number;
+  adamBeta1?: number;
+  adamBeta2?: number;
+  adamEpsilon?: number;
+  weightDecay?: number;
+  maxGradNorm?: number;
+  seed?: number;
+  groupByLength?: boolean;
+  padTokenId?: number;
+}
+
+export interface NativeGenerateOptions {
+  maxNewTokens?: number;
+  doSample?: boolean;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  eosTokenIds?: string[];
+  padTokenId?: number;
+  seed?: number;
+}
+
+export interface NativeExample {
+  inputIds: number[] | Int32Array;
+  labels: number[] | Int32Array;
+}
+
+/** A loaded decoder with its tuner (native/bindings/model.cc). */
+export interface NativeModel {
+  readonly disposed: boolean;
+  addTuner(type: string, options: Record<string, unknown>): void;
+  removeTuner(): void;
+  tunerState(): Record<string, NativeTensor>;
+  loadTunerState(state: Record<string, NativeTensor>, source?: string): void;
+  forward(inputIds: NativeTensor, attentionMask?: NativeTensor): Promise<NativeTensor>;
+  lossAndGradients(inputIds: NativeTensor, labels: NativeTensor, attentionMask?: NativeTensor): Promise<{ loss: number; tokens: number; gradients: Record<string, NativeTensor> }>;
+  train(examples: NativeExample[], options: NativeTrainOptions, onProgress?: (p: TrainProgress) => void): Promise<TrainSummary>;
+  generate(prompts: number[][], options: NativeGenerateOptions, onStep?: (e: { step: number; tokens: string }) => void): Promise<number[][]>;
+  merge(): boolean;
+  unmerge(): boolean;
+  cancel(): void;
+  parameterCount(): { base: number; trainable: number };
+  dispose(): void;
+}
+
+export interface NativeModelClass {
+  random(spec: object, options: { dtype?: DType; device?: string; seed?: number; std?: number }): Promise<NativeModel>;
+  fromTensors(spec: object, tensors: Record<string, NativeTensor>, options: { dtype?: DType; device?: string; source?: string }): Promise<NativeModel>;
 }

@@ -1,0 +1,238 @@
+#include "models/decoder.h"
+
+#include <cmath>
+
+#include "core/errors.h"
+#include "models/family.h"
+#include "models/weights.h"
+
+namespace cn {
+
+at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * normed.to(x.scalar_type());
+}
+
+namespace {
+
+at::Tensor rotateHalf(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+// ALiBi slopes for n heads (Press et al.), as Baichuan2-13B computes them.
+at::Tensor alibiSlopes(int64_t n) {
+  auto pow2Slopes = [](int64_t m) {
+    std::vector<float> s;
+    const double start = std::pow(2.0, -std::pow(2.0, -(std::log2(static_cast<double>(m)) - 3)));
+    for (int64_t i = 0; i < m; ++i) s.push_back(static_cast<float>(std::pow(start, static_cast<double>(i + 1))));
+    return s;
+  };
+  const int64_t closest = int64_t(1) << static_cast<int64_t>(std::floor(std::log2(static_cast<double>(n))));
+  std::vector<float> slopes = pow2Slopes(closest);
+  if (closest < n) {
+    std::vector<float> extra = pow2Slopes(2 * closest);
+    for (int64_t i = 0; i < n - closest; ++i) slopes.push_back(extra[2 * i]);
+  }
+  return at::tensor(slopes, at::kFloat);
+}
+
+}  // namespace
+
+std::unique_ptr<Decoder> Decoder::fromWeights(const DecoderSpec& spec, WeightStore& weights, at::ScalarType dtype, at::Device device) {
+  auto model = std::make_unique<Decoder>();
+  model->spec = spec;
+  model->dtype = dtype;
+  model->device = device;
+  const FamilyBuilder& build = familyBuilder(spec.family);
+  build(*model, weights);
+  weights.finish();
+  model->initRope();
+  return model;
+}
+
+void Decoder::initRope() {
+  const int64_t d = spec.headDim;
+  at::Tensor exponent = at::arange(0, d, 2, at::kFloat) / static_cast<double>(d);
+  at::Tensor inv = 1.0 / at::pow(spec.ropeTheta, exponent);
+  if (spec.ropeScaling == RopeScaling::Linear) {
+    inv = inv / spec.ropeFactor;
+  } else if (spec.ropeScaling == RopeScaling::Llama3) {
+    // Llama 3.1 frequency-dependent scaling: long wavelengths scaled by `factor`, short kept,
+    // a smooth blend in between.
+    const double lowWavelen = spec.ropeOriginalMaxPositions / spec.ropeLowFreqFactor;
+    const double highWavelen = spec.ropeOriginalMaxPositions / spec.ropeHighFreqFactor;
+    at::Tensor wavelen = 2 * M_PI / inv;
+    at::Tensor scaled = at::where(wavelen > lowWavelen, inv / spec.ropeFactor, inv);
+    at::Tensor smooth = (spec.ropeOriginalMaxPositions / wavelen - spec.ropeLowFreqFactor) /
+                        (spec.ropeHighFreqFactor - spec.ropeLowFreqFactor);
+    at::Tensor blended = (1 - smooth) * scaled / spec.ropeFactor + smooth * scaled;
+    at::Tensor medium = (wavelen >= highWavelen).logical_and(wavelen <= lowWavelen);
+    inv = at::where(medium, blended, scaled);
+  }
+  ropeInvFreq_ = inv.to(device);
+  if (spec.useAlibi) alibiSlopes_ = alibiSlopes(spec.numHeads).to(device);
+}
+
+std::vector<Linear*> Decoder::linears() {
+  std::vector<Linear*> out;
+  for (auto& layer : layers) {
+    auto& a = layer.attn;
+    if (a.packing == AttentionBlock::Packing::Separate) {
+      out.insert(out.end(), {&a.q, &a.k, &a.v});
+    } else {
+      out.push_back(&a.qkv);
+    }
+    out.insert(out.end(), {&a.o, &layer.mlp.gate, &layer.mlp.up, &layer.mlp.down});
+  }
+  out.push_back(&lmHead);
+  return out;
+}
+
+at::Tensor Decoder::positionsFrom(const at::Tensor& keyValid) {
+  at::Tensor pos = keyValid.to(at::kLong).cumsum(1) - 1;
+  return pos.clamp_min(0);
+}
+
+at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::Tensor positions, KvCache* cache) {
+  TORCH_CHECK(inputIds.dim() == 2, "input ids must be [batch, seq], got ", inputIds.sizes());
+  const int64_t batch = inputIds.size(0), seq = inputIds.size(1);
+  if (!keyValid.defined()) keyValid = at::ones({batch, seq}, at::TensorOptions().dtype(at::kBool).device(device));
+  keyValid = keyValid.to(device, at::kBool);
+  if (!positions.defined()) {
+    if (cache != nullptr && cache->length() > 0) {
+      // continue each row's count of real tokens
+      at::Tensor past = cache->keyValid.to(at::kLong).sum(1, /*keepdim=*/true);
+      positions = (past + keyValid.to(at::kLong).cumsum(1) - 1).clamp_min(0);
+    } else {
+      positions = positionsFrom(keyValid);
+    }
+  }
+  positions = positions.to(device, at::kLong);
+  at::Tensor ids = inputIds.to(device, at::kLong);
+  at::Tensor x = at::embedding(embed, ids);
+  if (hooks.onEmbeddings) hooks.onEmbeddings(x, keyValid, positions);
+
+  at::Tensor cos, sin;
+  if (!spec.useAlibi) {
+    at::Tensor freqs = positions.to(at::kFloat).unsqueeze(-1) * ropeInvFreq_;  // [B, S, D/2]
+    at::Tensor emb = at::cat({freqs, freqs}, -1).unsqueeze(1);                // [B, 1, S, D]
+    cos = emb.cos().to(dtype);
+    sin = emb.sin().to(dtype);
+  }
+  at::Tensor allValid = keyValid;
+  if (cache != nullptr) {
+    allValid = cache->length() > 0 ? at::cat({cache->keyValid, keyValid}, 1) : keyValid;
+  }
+  for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
+    DecoderLayer& layer = layers[i];
+    at::Tensor h = rmsNorm(x, layer.inputNorm, spec.rmsNormEps);
+    at::Tensor a = attention(i, h, cos, sin, allValid, positions, cache);
+    if (hooks.afterAttention) a = hooks.afterAttention(i, a);
+    x = x + a;
+    h = rmsNorm(x, layer.postNorm, spec.rmsNormEps);
+    at::Tensor m = layer.mlp.down.forward(at::silu(layer.mlp.gate.forward(h)) * layer.mlp.up.forward(h));
+    if (hooks.afterMlp) m = hooks.afterMlp(i, m);
+    x = x + m;
+  }
+  if (cache != nullptr) cache->keyValid = allValid;
+  return rmsNorm(x, finalNorm, spec.rmsNormEps);
+}
+
+at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                              const at::Tensor& allValid, const at::Tensor& positions, KvCache* cache) {
+  AttentionBlock& a = layers[layer].attn;
+  const int64_t B = x.size(0), S = x.size(1), Hq = spec.numHeads, Hkv = spec.numKvHeads, D = spec.headDim;
+  at::Tensor q, k, v;
+  switch (a.packing) {
+    case AttentionBlock::Packing::Separate:
+      q = a.q.forward(x);
+      k = a.k.forward(x);
+      v = a.v.forward(x);
+      break;
+    case AttentionBlock::Packing::Contiguous: {
+      auto parts = a.qkv.forward(x).split_with_sizes({Hq * D, Hkv * D, Hkv * D}, -1);
+      q = parts[0], k = parts[1], v = parts[2];
+      break;
+    }
+    case AttentionBlock::Packing::Grouped: {
+      const int64_t G = Hq / Hkv;
+      at::Tensor packed = a.qkv.forward(x).view({B, S, Hkv, G + 2, D});
+      q = packed.narrow(3, 0, G).reshape({B, S, Hq * D});
+      k = packed.select(3, G).reshape({B, S, Hkv * D});
+      v = packed.select(3, G + 1).reshape({B, S, Hkv * D});
+      break;
+    }
+  }
+  q = q.view({B, S, Hq, D}).transpose(1, 2);
+  k = k.view({B, S, Hkv, D}).transpose(1, 2);
+  v = v.view({B, S, Hkv, D}).transpose(1, 2);
+  if (!spec.useAlibi) {
+    q = q * cos + rotateHalf(q) * sin;
+    k = k * cos + rotateHalf(k) * sin;
+  }
+  const int64_t past = cache != nullptr ? cache->length() : 0;
+  if (cache != nullptr) {
+    if (static_cast<int64_t>(cache->k.size()) <= layer) {
+      cache->k.resize(layers.size());
+      cache->v.resize(layers.size());
+    }
+    if (past > 0) {
+      k = at::cat({cache->k[layer], k}, 2);
+      v = at::cat({cache->v[layer], v}, 2);
+    }
+    cache->k[layer] = k;
+    cache->v[layer] = v;
+  }
+  // Prefix-tuning keys/values sit before every real key and are always visible.
+  int64_t prefixLen = 0;
+  if (hooks.prefixKv) {
+    auto [pk, pv] = hooks.prefixKv(layer, B);
+    if (pk.defined()) {
+      prefixLen = pk.size(2);
+      k = at::cat({pk, k}, 2);
+      v = at::cat({pv, v}, 2);
+    }
+  }
+  const int64_t T = k.size(2);  // prefix + past + new keys
+  const bool allReal = allValid.all().item<bool>();
+  at::Tensor out;
+  if (past == 0 && prefixLen == 0 && allReal && !spec.useAlibi) {
+    // Plain causal attention: the fused path, no mask tensor.
+    out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, {}, /*enable_gqa=*/Hq != Hkv);
+  } else {
+    // Query i (absolute index past+i) sees key j ≤ past+i that is a real token, and always
+    // itself, so rows of padding never become all -inf (which would turn into NaN).
+    at::TensorOptions lopt = at::TensorOptions().dtype(at::kLong).device(device);
+    at::Tensor qi = at::arange(past, past + S, lopt).view({S, 1});
+    at::Tensor kj = at::arange(0, past + S, lopt).view({1, past + S});
+    at::Tensor allowed = (kj <= qi).unsqueeze(0) & allValid.view({B, 1, past + S});
+    allowed = allowed | (kj == qi).unsqueeze(0);
+    if (prefixLen > 0) {
+      allowed = at::cat({at::ones({B, S, prefixLen}, allowed.options()), allowed}, 2);
+    }
+    at::Tensor mask = allowed.unsqueeze(1);  // [B, 1, S, T]
+    if (spec.useAlibi) {
+      // bias = slope_h * (key position - query position) on allowed keys
+      at::Tensor rel = (kj - qi).to(at::kFloat);
+      if (prefixLen > 0) rel = at::cat({at::zeros({S, prefixLen}, rel.options()), rel}, 1);
+      at::Tensor bias = alibiSlopes_.view({1, Hq, 1, 1}) * rel.view({1, 1, S, T});
+      mask = at::where(mask, bias, -std::numeric_limits<float>::infinity()).to(q.scalar_type());
+    }
+    out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, {}, /*enable_gqa=*/Hq != Hkv);
+  }
+  out = out.transpose(1, 2).reshape({B, S, Hq * D});
+  return a.o.forward(out);
+}
+
+at::Tensor Decoder::logits(const at::Tensor& h) const {
+  if (spec.normHead) {
+    at::Tensor w = lmHead.weight;
+    at::Tensor normed = w / w.norm(2, {1}, true).clamp_min(1e-12);
+    return at::linear(h, normed).to(at::kFloat);
+  }
+  return lmHead.forward(h).to(at::kFloat);
+}
+
+}  // namespace cn

@@ -1,0 +1,96 @@
+// Decoder: the config-driven decoder-only transformer shared by every family (Qwen2, LLaMA,
+// InternLM2, Baichuan2). A family file (models/<family>.cc) only maps its checkpoint's tensor
+// names and packing onto these blocks; the math lives here once.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/linear.h"
+#include "models/spec.h"
+
+namespace cn {
+
+class WeightStore;
+
+struct AttentionBlock {
+  // How q/k/v are stored: three projections (Qwen2, LLaMA), one [q;k;v] projection (Baichuan
+  // W_pack), or one projection grouped per KV head as [q×G, k, v] (InternLM2 wqkv).
+  enum class Packing { Separate, Contiguous, Grouped };
+  Packing packing = Packing::Separate;
+  Linear q, k, v, qkv, o;
+};
+
+struct MlpBlock {
+  Linear gate, up, down;  // down(silu(gate(x)) * up(x))
+};
+
+struct DecoderLayer {
+  at::Tensor inputNorm, postNorm;  // RMSNorm weights
+  AttentionBlock attn;
+  MlpBlock mlp;
+};
+
+// Keys and values of past positions, per layer, for incremental decoding.
+struct KvCache {
+  std::vector<at::Tensor> k, v;  // [B, Hkv, T, D] each
+  at::Tensor keyValid;           // [B, T] bool: which cached positions are real tokens
+  int64_t length() const { return keyValid.defined() ? keyValid.size(1) : 0; }
+};
+
+// Hooks a tuner can install besides per-linear hooks (prompt/prefix tuning, adapters).
+struct DecoderHooks {
+  // Called on the input embeddings [B, S, H]; may prepend virtual tokens (then it must extend
+  // the attention mask and positions it is given).
+  std::function<void(at::Tensor& embeds, at::Tensor& keyValid, at::Tensor& positions)> onEmbeddings;
+  // Extra keys/values prepended per layer: returns {k, v} [B, Hkv, P, D] or undefined tensors.
+  std::function<std::pair<at::Tensor, at::Tensor>(int64_t layer, int64_t batch)> prefixKv;
+  // Applied to a layer's attention / MLP output before the residual add.
+  std::function<at::Tensor(int64_t layer, const at::Tensor& out)> afterAttention, afterMlp;
+};
+
+class Decoder {
+ public:
+  DecoderSpec spec;
+  at::ScalarType dtype = at::kFloat;
+  at::Device device = at::Device(at::kCPU);
+  at::Tensor embed;  // [V, H]
+  std::vector<DecoderLayer> layers;
+  at::Tensor finalNorm;
+  Linear lmHead;  // weight aliases `embed` when tied
+  DecoderHooks hooks;
+
+  // Builds the model of `spec.family` from a checkpoint's tensors (see models/family.h).
+  static std::unique_ptr<Decoder> fromWeights(const DecoderSpec& spec, WeightStore& weights, at::ScalarType dtype, at::Device device);
+
+  // Every projection by its HF module name (tuners pick their targets from these).
+  std::vector<Linear*> linears();
+
+  // Final-normed hidden states [B, S, H] for `inputIds` [B, S] (int64).
+  //  keyValid [B, S] bool marks real tokens (undefined: all real); positions [B, S] int64
+  //  (undefined: from keyValid). With a cache, the new keys/values are appended to it.
+  at::Tensor hidden(const at::Tensor& inputIds, at::Tensor keyValid = {}, at::Tensor positions = {}, KvCache* cache = nullptr);
+
+  // Logits for hidden states [..., H] → [..., V] (fp32).
+  at::Tensor logits(const at::Tensor& hidden) const;
+
+  // Positions from a key-validity mask: running count of real tokens minus one (0 on padding).
+  static at::Tensor positionsFrom(const at::Tensor& keyValid);
+
+ private:
+  at::Tensor ropeInvFreq_;  // [D/2] fp32
+  at::Tensor alibiSlopes_;  // [Hq] fp32
+
+  void initRope();
+  at::Tensor attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                       const at::Tensor& keyValid, const at::Tensor& positions, KvCache* cache);
+};
+
+// RMSNorm as HF computes it: in fp32, then weight * x cast back.
+at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+}  // namespace cn

@@ -1,0 +1,36 @@
+// Linear: a frozen (or fully trained) base projection y = x Wᵀ + b, plus an optional hook a tuner
+// installs (LoRA, MoELoRA, AdaLoRA...) that adds its own term. The module name is the HF one
+// ("model.layers.0.self_attn.q_proj"), so tuner keys match PEFT's.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <string>
+
+namespace cn {
+
+class LinearHook {
+ public:
+  virtual ~LinearHook() = default;
+  // Returns the layer output given its input and the base output.
+  virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) = 0;
+  // Folds the hook into the base weight (delta W) when it can; false if it cannot.
+  virtual bool deltaWeight(at::Tensor& out) { return false; }
+};
+
+struct Linear {
+  std::string name;
+  at::Tensor weight;  // [out, in]
+  at::Tensor bias;    // [out] or undefined
+  std::shared_ptr<LinearHook> hook;
+
+  int64_t inFeatures() const { return weight.size(1); }
+  int64_t outFeatures() const { return weight.size(0); }
+
+  at::Tensor forward(const at::Tensor& x) const {
+    at::Tensor y = at::linear(x, weight, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt);
+    return hook ? hook->forward(x, y) : y;
+  }
+};
+
+}  // namespace cn

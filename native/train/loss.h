@@ -1,0 +1,22 @@
+// Causal-LM loss on labelled positions only: the hidden state at position t predicts label t+1;
+// logits are computed just for the positions whose next label is not -100 (the prompt and the
+// padding never reach the [tokens × vocab] projection).
+#pragma once
+#include <ATen/ATen.h>
+
+namespace cn {
+
+class Decoder;
+
+struct LossSum {
+  at::Tensor sum;      // scalar: summed cross-entropy over labelled tokens (has grad)
+  int64_t tokens = 0;  // labelled tokens counted
+};
+
+// inputIds, labels [B, S] int64; keyValid [B, S] bool (undefined: all real).
+LossSum causalLmLossSum(Decoder& model, const at::Tensor& inputIds, const at::Tensor& labels, const at::Tensor& keyValid);
+
+// Hidden states of the positions that predict a label, and those labels: [N, H], [N].
+std::pair<at::Tensor, at::Tensor> labelledHidden(const at::Tensor& hidden, const at::Tensor& labels);
+
+}  // namespace cn

@@ -1,0 +1,53 @@
+// Trainer: fine-tunes a model's trainable parameters (its tuner's, or all for full fine-tuning)
+// on tokenised examples: micro-batches → masked causal-LM loss → backward → (accumulate) →
+// clip → AdamW → schedule, with progress events and cancellation. Runs on a worker thread.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "core/options.h"
+#include "core/progress.h"
+#include "models/model_state.h"
+#include "train/adamw.h"
+#include "train/batches.h"
+#include "train/schedule.h"
+
+namespace cn {
+
+struct TrainOptions {
+  int64_t epochs = 1;
+  int64_t batchSize = 1;
+  int64_t gradAccum = 1;
+  int64_t maxSteps = -1;  // optimizer steps; -1 = from epochs
+  double lr = 1e-4;
+  Schedule::Kind schedule = Schedule::Kind::Linear;
+  int64_t warmupSteps = 0;
+  double warmupRatio = 0.0;
+  AdamWOptions adamw;
+  double maxGradNorm = 1.0;
+  uint64_t seed = 42;
+  bool groupByLength = true;
+  int64_t padId = 0;
+
+  static TrainOptions fromOptions(const Options& o);
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  int64_t tokens = 0;
+  double seconds = 0;
+  double finalLoss = 0;   // mean loss of the last optimizer step
+  double meanLoss = 0;    // mean over all labelled tokens seen
+};
+
+class Trainer {
+ public:
+  Trainer(std::shared_ptr<ModelState> state, TrainOptions options);
+  TrainSummary fit(const std::vector<Example>& examples, const std::shared_ptr<ProgressSink>& progress, const CancelFlag& cancel);
+
+ private:
+  std::shared_ptr<ModelState> state_;
+  TrainOptions options_;
+};
+
+}  // namespace cn

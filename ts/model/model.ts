@@ -1,0 +1,192 @@
+/**
+ * Model: a Hugging Face decoder directory (config.json, *.safetensors, tokenizer files) loaded
+ * into the native engine, with an optional tuner (LoRA, full fine-tuning, ...).
+ *
+ *   await using model = await Model.load(dir, { device: 'cpu' });
+ *   model.addAdapter({ type: 'lora', r: 8, alpha: 32 });
+ *   const [answer] = await model.generate([[{ role: 'user', content: 'Hi' }]]);
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { ConfigError, InvalidArgumentError, ModelLoadError } from '../errors';
+import type { DType, NativeModel, NativeTensor } from '../native/bindings';
+import { loadNative } from '../native/load';
+import { NativeResource } from '../native/resource';
+import { Tensor } from '../tensor';
+import { readModelConfig, type DecoderSpec } from './config';
+import { adapterConfigFor, tunerFromAdapterConfig, withDefaults, type TunerOptions } from './tuner-options';
+
+export interface LoadOptions {
+  /** 'cpu' (default), 'cuda' or 'cuda:N'. Asking for CUDA where none is usable throws DeviceError. */
+  device?: string;
+  /** Compute dtype: float32 on CPU by default; bfloat16 recommended on CUDA. */
+  dtype?: DType;
+}
+
+export class Model extends NativeResource {
+  /** @internal */
+  readonly native: NativeModel;
+  readonly dir: string;
+  readonly spec: DecoderSpec;
+  readonly config: Record<string, unknown>;
+  readonly device: string;
+  readonly dtype: DType;
+  #tuner: TunerOptions | undefined;
+
+  private constructor(native: NativeModel, dir: string, spec: DecoderSpec, config: Record<string, unknown>, options: Required<LoadOptions>) {
+    super();
+    this.native = native;
+    this.dir = dir;
+    this.spec = spec;
+    this.config = config;
+    this.device = options.device;
+    this.dtype = options.dtype;
+    this.track(() => native.dispose());
+  }
+
+  /** Loads config.json and the safetensors weights (single or sharded) of a HF model directory. */
+  static async load(dir: string, options: LoadOptions = {}): Promise<Model> {
+    const { spec, raw } = readModelConfig(dir);
+    const native = loadNative();
+    const resolved = { device: options.device ?? 'cpu', dtype: options.dtype ?? 'float32' } as Required<LoadOptions>;
+    const tensors = await native.safetensors.loadCheckpoint(dir);
+    try {
+      const model = await native.Model.fromTensors(spec, tensors, { ...resolved, source: dir });
+      return new Model(model, path.resolve(dir), spec, raw, resolved);
+    } finally {
+      for (const t of Object.values(tensors)) t.dispose();
+    }
+  }
+
+  /** The tuner attached now, if any. */
+  get tuner(): TunerOptions | undefined {
+    return this.#tuner;
+  }
+
+  /** Attaches a tuner (LoRA by default). One tuner at a time. */
+  addAdapter(options: TunerOptions): void {
+    this.assertAlive();
+    const full = withDefaults(options);
+    const { type, ...rest } = full;
+    this.native.addTuner(type, rest);
+    this.#tuner = full;
+  }
+
+  /** Removes the tuner (unmerging it first): the model is the base model again. */
+  removeAdapter(): void {
+    this.assertAlive();
+    this.native.removeTuner();
+    this.#tuner = undefined;
+  }
+
+  /** Writes the tuner in PEFT's format: adapter_config.json + adapter_model.safetensors (atomic). */
+  async saveAdapter(dir: string): Promise<void> {
+    this.assertAlive();
+    if (!this.#tuner) throw new ConfigError('the model has no adapter to save', { field: 'tuner' });
+    fs.mkdirSync(dir, { recursive: true });
+    const state = this.native.tunerState();
+    try {
+      await loadNative().safetensors.save(path.join(dir, 'adapter_model.safetensors'), state, { format: 'pt' });
+    } finally {
+      for (const t of Object.values(state)) t.dispose();
+    }
+    const config = adapterConfigFor(this.#tuner, this.dir, this.linearNames());
+    writeFileAtomic(path.join(dir, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n');
+  }
+
+  /** Attaches the adapter saved in `dir` (ours or PEFT's). */
+  async loadAdapter(dir: string): Promise<void> {
+    this.assertAlive();
+    const configFile = path.join(dir, 'adapter_config.json');
+    if (!fs.existsSync(configFile)) throw new ModelLoadError(`${dir} has no adapter_config.json`, { file: configFile });
+    let json: unknown;
+    try {
+      json = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`${configFile}: not valid JSON (${(e as Error).message})`, { file: configFile });
+    }
+    const options = tunerFromAdapterConfig(json, configFile);
+    const state = await loadNative().safetensors.load(path.join(dir, 'adapter_model.safetensors'));
+    try {
+      if (this.#tuner) this.removeAdapter();
+      this.addAdapter(options);
+      this.native.loadTunerState(normaliseAdapterKeys(state), path.join(dir, 'adapter_model.safetensors'));
+    } catch (e) {
+      if (this.#tuner) this.removeAdapter();
+      throw e;
+    } finally {
+      for (const t of Object.values(state)) t.dispose();
+    }
+  }
+
+  /** Logits [B, S, vocab] (float32) for token ids [B, S]; attentionMask marks real tokens. */
+  async forward(inputIds: Tensor, attentionMask?: Tensor): Promise<Tensor> {
+    this.assertAlive();
+    return new Tensor(await this.native.forward(inputIds.native, attentionMask?.native));
+  }
+
+  /** Folds the adapter into the base weights (faster inference); undo with unmerge(). */
+  merge(): void {
+    this.assertAlive();
+    this.native.merge();
+  }
+
+  unmerge(): void {
+    this.assertAlive();
+    this.native.unmerge();
+  }
+
+  /** Base and trainable parameter counts. */
+  parameterCount(): { base: number; trainable: number } {
+    this.assertAlive();
+    return this.native.parameterCount();
+  }
+
+  /** HF module names of the model's projections, in order (e.g. model.layers.0.self_attn.q_proj). */
+  linearNames(): string[] {
+    const s = this.spec;
+    const names: string[] = [];
+    for (let i = 0; i < s.numLayers; i++) {
+      const p = `model.layers.${i}.`;
+      switch (s.family) {
+        case 'internlm2':
+          names.push(`${p}attention.wqkv`, `${p}attention.wo`, `${p}feed_forward.w1`, `${p}feed_forward.w3`, `${p}feed_forward.w2`);
+          break;
+        case 'baichuan':
+          names.push(`${p}self_attn.W_pack`, `${p}self_attn.o_proj`, `${p}mlp.gate_proj`, `${p}mlp.up_proj`, `${p}mlp.down_proj`);
+          break;
+        default:
+          names.push(...['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((n) => `${p}self_attn.${n}`), ...['gate_proj', 'up_proj', 'down_proj'].map((n) => `${p}mlp.${n}`));
+      }
+    }
+    return names;
+  }
+
+  protected release(): void {
+    this.native.dispose();
+  }
+}
+
+/** PEFT saves keys without the adapter name; some tools keep ".default": accept both. */
+function normaliseAdapterKeys(state: Record<string, NativeTensor>): Record<string, NativeTensor> {
+  const out: Record<string, NativeTensor> = {};
+  for (const [k, v] of Object.entries(state)) out[k.replace(/\.(lora_[AB]|lora_E|lora_embedding_[AB])\.default\./, '.$1.')] = v;
+  return out;
+}
+
+/** Writes a small text file atomically (temp file + rename). */
+export function writeFileAtomic(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export function assertTokenMatrix(ids: number[][], what: string): void {
+  if (!Array.isArray(ids) || ids.some((r) => !Array.isArray(r))) throw new InvalidArgumentError(`${what} must be an array of token id arrays`, { field: what });
+}

@@ -1,0 +1,113 @@
+/**
+ * Tuner options (TS side) and their mapping to and from PEFT's adapter_config.json.
+ * Defaults follow ms-swift's LoRA defaults (r 8, alpha 32, dropout 0.05, all linear layers).
+ */
+import { z } from 'zod';
+
+import { ConfigError } from '../errors';
+
+export interface LoraOptions {
+  type: 'lora';
+  /** Rank (default 8). */
+  r?: number;
+  /** Scaling numerator: scale = alpha / r, or alpha / √r with rslora (default 32). */
+  alpha?: number;
+  /** Dropout on the LoRA input during training (default 0.05). */
+  dropout?: number;
+  /** Module names or suffixes (q_proj, ...) or 'all-linear' (default). */
+  targetModules?: string[] | 'all-linear';
+  /** rsLoRA scaling alpha / √r (default false). */
+  rslora?: boolean;
+  /** Seed of the A-matrix initialisation and of dropout (default 0). */
+  seed?: number;
+}
+
+export interface FullOptions {
+  type: 'full';
+  /** Also train the embeddings and the output head (default true). */
+  trainEmbeddings?: boolean;
+}
+
+export type TunerOptions = LoraOptions | FullOptions;
+
+export const LORA_DEFAULTS = { r: 8, alpha: 32, dropout: 0.05, targetModules: 'all-linear' as const, rslora: false, seed: 0 };
+
+/** Fills defaults so the native side and the saved config agree on every value. */
+export function withDefaults(options: TunerOptions): TunerOptions {
+  if (options.type === 'lora') return { ...LORA_DEFAULTS, ...options };
+  return { trainEmbeddings: true, ...options };
+}
+
+/** PEFT's adapter_config.json for a tuner; target_modules lists the module suffixes it matched. */
+export function adapterConfigFor(tuner: TunerOptions, baseModel: string, linearNames: string[]): Record<string, unknown> {
+  if (tuner.type !== 'lora') return { peft_type: 'FULL', base_model_name_or_path: baseModel, ...tuner };
+  const o = withDefaults(tuner) as Required<LoraOptions>;
+  const targets = o.targetModules === 'all-linear' ? ['all-linear'] : o.targetModules;
+  const matched = new Set<string>();
+  for (const name of linearNames) {
+    for (const t of targets) {
+      if (t === 'all-linear' || name === t || name.endsWith(`.${t}`)) matched.add(name.slice(name.lastIndexOf('.') + 1));
+    }
+  }
+  return {
+    peft_type: 'LORA',
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: baseModel,
+    r: o.r,
+    lora_alpha: o.alpha,
+    lora_dropout: o.dropout,
+    target_modules: [...matched].sort(),
+    use_rslora: o.rslora,
+    bias: 'none',
+    fan_in_fan_out: false,
+    init_lora_weights: true,
+    inference_mode: true,
+    modules_to_save: null,
+    layers_to_transform: null,
+    layers_pattern: null,
+    rank_pattern: {},
+    alpha_pattern: {},
+    use_dora: false,
+    revision: null,
+    continual_next: { seed: o.seed },
+  };
+}
+
+const peftLora = z.object({
+  peft_type: z.literal('LORA'),
+  r: z.number().int().positive(),
+  lora_alpha: z.number().positive(),
+  lora_dropout: z.number().min(0).lt(1).optional(),
+  target_modules: z.union([z.array(z.string()), z.string()]).nullable().optional(),
+  use_rslora: z.boolean().optional(),
+  use_dora: z.boolean().optional(),
+  bias: z.string().optional(),
+  fan_in_fan_out: z.boolean().optional(),
+  rank_pattern: z.record(z.string(), z.unknown()).optional().nullable(),
+  alpha_pattern: z.record(z.string(), z.unknown()).optional().nullable(),
+});
+
+/** Reads a PEFT adapter_config.json into tuner options; unsupported features are errors. */
+export function tunerFromAdapterConfig(json: unknown, file: string): TunerOptions {
+  const type = (json as { peft_type?: string } | null)?.peft_type;
+  if (type === 'FULL') return { type: 'full' };
+  if (type !== 'LORA') {
+    throw new ConfigError(`${file}: peft_type '${String(type)}' is not supported yet (supported: LORA)`, { file, field: 'peft_type' });
+  }
+  const parsed = peftLora.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`${file}: field "${issue.path.join('.')}": ${issue.message}`, { file, field: issue.path.join('.') });
+  }
+  const c = parsed.data;
+  const refuse = (field: string, why: string) => {
+    throw new ConfigError(`${file}: ${why}`, { file, field });
+  };
+  if (c.use_dora) refuse('use_dora', 'DoRA adapters are not supported');
+  if (c.bias && c.bias !== 'none') refuse('bias', `bias '${c.bias}' is not supported (only 'none')`);
+  if (c.fan_in_fan_out) refuse('fan_in_fan_out', 'fan_in_fan_out adapters are not supported');
+  if (c.rank_pattern && Object.keys(c.rank_pattern).length) refuse('rank_pattern', 'per-module ranks (rank_pattern) are not supported');
+  if (c.alpha_pattern && Object.keys(c.alpha_pattern).length) refuse('alpha_pattern', 'per-module alphas (alpha_pattern) are not supported');
+  const targets = c.target_modules == null ? 'all-linear' : typeof c.target_modules === 'string' ? (c.target_modules === 'all-linear' ? 'all-linear' : [c.target_modules]) : c.target_modules;
+  return { type: 'lora', r: c.r, alpha: c.lora_alpha, dropout: c.lora_dropout ?? 0, targetModules: targets, rslora: c.use_rslora ?? false };
+}

@@ -1,0 +1,53 @@
+/**
+ * Training options, validated with zod. Names follow ms-swift's flags in camelCase
+ * (num_train_epochs → epochs, per_device_train_batch_size → batchSize, ...).
+ */
+import { z } from 'zod';
+
+import { ConfigError } from '../errors';
+
+export const trainOptionsSchema = z
+  .object({
+    /** Passes over the data (default 1). */
+    epochs: z.number().int().positive().default(1),
+    /** Examples per micro-batch (default 1). */
+    batchSize: z.number().int().positive().default(1),
+    /** Micro-batches per optimizer step (default 1). */
+    gradientAccumulation: z.number().int().positive().default(1),
+    /** Stop after this many optimizer steps (default: from epochs). */
+    maxSteps: z.number().int().positive().optional(),
+    /** Peak learning rate (default 1e-4). */
+    learningRate: z.number().positive().default(1e-4),
+    /** constant | linear (default) | cosine, after linear warmup. */
+    lrScheduler: z.enum(['constant', 'linear', 'cosine']).default('linear'),
+    warmupSteps: z.number().int().min(0).default(0),
+    warmupRatio: z.number().min(0).max(1).default(0),
+    adamBeta1: z.number().min(0).lt(1).default(0.9),
+    adamBeta2: z.number().min(0).lt(1).default(0.999),
+    adamEpsilon: z.number().positive().default(1e-8),
+    /** Decoupled weight decay (default 0). */
+    weightDecay: z.number().min(0).default(0),
+    /** Clip the global gradient norm to this (0 = off, default 1). */
+    maxGradNorm: z.number().min(0).default(1),
+    /** Seed of shuffling and dropout (default 42). */
+    seed: z.number().int().min(0).default(42),
+    /** Batch examples of similar length together to avoid padding (default true). */
+    groupByLength: z.boolean().default(true),
+    /** Truncate tokenised examples to this many tokens (default 2048). */
+    maxLength: z.number().int().positive().default(2048),
+  })
+  .strict();
+
+export type TrainOptions = z.input<typeof trainOptionsSchema>;
+export type ResolvedTrainOptions = z.output<typeof trainOptionsSchema>;
+
+/** Validates options; errors name the field (and `file` when the options came from one). */
+export function resolveTrainOptions(options: TrainOptions, file?: string): ResolvedTrainOptions {
+  const r = trainOptionsSchema.safeParse(options);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '');
+    throw new ConfigError(`${file ? `${file}: ` : ''}training option "${field}": ${issue.message}`, { file, field });
+  }
+  return r.data;
+}
