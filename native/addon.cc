@@ -26,6 +26,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("registerErrorClasses", Napi::Function::New(env, registerErrorClasses, "registerErrorClasses"));
   cn::initInfo(env, exports);
   cn::initDiagnostics(env, exports);
+  cn::initSafetensors(env, exports);
   cn::Tensor::init(env, exports);
   cn::initModel(env, exports);
   return exports;

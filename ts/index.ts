@@ -5,3 +5,5 @@ export { info, selfCheck, packageVersion } from './info';
 export type { Info, SelfCheckResult } from './info';
 export type { DType } from './native/bindings';
 export { loadNative } from './native/load';
+export { loadSafetensors, loadCheckpoint, saveSafetensors, readSafetensorsHeader } from './io/safetensors';
+export type { SafetensorsHeader, SafetensorsEntry } from './io/safetensors';

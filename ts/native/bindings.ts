@@ -64,11 +64,40 @@ export interface NativeDiagnostics {
   throwErrorAsync(kind: string): Promise<never>;
 }
 
+/** One tensor's entry in a safetensors header. */
+export interface NativeSafetensorsEntry {
+  dtype: DType;
+  shape: number[];
+  /** [begin, end) byte offsets within the data section. */
+  dataOffsets: [number, number];
+}
+
+export interface NativeSafetensorsHeader {
+  /** Tensors in the order of their data in the file. */
+  tensors: Record<string, NativeSafetensorsEntry>;
+  metadata: Record<string, string>;
+  headerSize: number;
+  dataSize: number;
+}
+
+/** native/io/safetensors_binding.cc. Failures reject/throw SafetensorsError (bad file) or IoError. */
+export interface NativeSafetensors {
+  /** Maps the file and validates its header (synchronous; reads no tensor data). */
+  readHeader(path: string): NativeSafetensorsHeader;
+  /** Every tensor of the file (or only `names`), as fresh CPU tensors of the stored dtype. */
+  load(path: string, names?: string[]): Promise<Record<string, NativeTensor>>;
+  /** A .safetensors file, a model.safetensors.index.json, or a directory holding either. */
+  loadCheckpoint(pathOrDir: string): Promise<Record<string, NativeTensor>>;
+  /** Atomic write (temp file, fsync, rename), in the object's key order. */
+  save(path: string, tensors: Record<string, NativeTensor>, metadata?: Record<string, string>): Promise<void>;
+}
+
 export interface NativeBindings {
   registerErrorClasses(classes: Record<string, new (message: string) => Error>): void;
   info(): NativeInfo;
   setThreads(n: number): void;
   diagnostics: NativeDiagnostics;
+  safetensors: NativeSafetensors;
   Tensor: NativeTensorClass;
   Model: NativeModelClass;
 }
