@@ -24,8 +24,12 @@ class LoraLinear : public LinearHook {
       at::Tensor keep = at::empty(x.sizes(), x.options().device(at::kCPU)).bernoulli_(1.0 - dropout_, gen_).to(x.device());
       h = x * keep / (1.0 - dropout_);
     }
-    // (h Aᵀ) Bᵀ · s: two thin GEMMs, never the full [out, in] delta.
-    return baseOut + at::linear(at::linear(h, a_), b_) * scaling_;
+    // (h Aᵀ) Bᵀ · s added to the base output in one addmm: two thin GEMMs, never the
+    // full [out, in] delta, and no separate scale/add passes over the output.
+    at::Tensor down = at::linear(h, a_);
+    const int64_t out = baseOut.size(-1);
+    at::Tensor y = at::addmm(baseOut.reshape({-1, out}), down.reshape({-1, down.size(-1)}), b_.t(), 1.0, scaling_);
+    return y.view(baseOut.sizes());
   }
   bool deltaWeight(at::Tensor& out) override {
     out = at::mm(b_, a_) * scaling_;

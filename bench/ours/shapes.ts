@@ -1,0 +1,38 @@
+/** The benchmark shapes, identical to bench/peer/_common.py's (Qwen2 architecture, random init). */
+export const SHAPES = {
+  tiny: {
+    spec: { family: 'qwen2', vocabSize: 8192, hiddenSize: 256, numLayers: 4, numHeads: 8, numKvHeads: 2, intermediateSize: 704, rmsNormEps: 1e-6, ropeTheta: 10000, qkvBias: true, tieWordEmbeddings: true },
+    batch: 8,
+    seq: 128,
+  },
+  'qwen0.5b': {
+    spec: { family: 'qwen2', vocabSize: 151936, hiddenSize: 896, numLayers: 24, numHeads: 14, numKvHeads: 2, intermediateSize: 4864, rmsNormEps: 1e-6, ropeTheta: 1e6, qkvBias: true, tieWordEmbeddings: true },
+    batch: 1,
+    seq: 256,
+  },
+} as const;
+export type ShapeName = keyof typeof SHAPES;
+
+/** Peak resident memory of this process (VmHWM), in MB. */
+export function peakRssMb(): number {
+  const status = require('node:fs').readFileSync('/proc/self/status', 'utf8') as string;
+  const m = /VmHWM:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** A seeded PRNG (mulberry32) for reproducible token ids. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
