@@ -59,6 +59,16 @@ export class Model extends NativeResource {
     }
   }
 
+  /**
+   * A model of the given architecture with random weights (N(0, std²), norms 1, biases 0):
+   * for tests and benchmarks, where the values do not matter.
+   */
+  static async random(spec: DecoderSpec, options: LoadOptions & { seed?: number; std?: number } = {}): Promise<Model> {
+    const resolved = { device: options.device ?? 'cpu', dtype: options.dtype ?? 'float32' } as Required<LoadOptions>;
+    const native = await loadNative().Model.random(spec, { ...resolved, seed: options.seed ?? 0, std: options.std ?? 0.02 });
+    return new Model(native, '(random)', spec, {}, resolved);
+  }
+
   /** The tuner attached now, if any. */
   get tuner(): TunerOptions | undefined {
     return this.#tuner;

@@ -1,0 +1,131 @@
+/** Training behaviour on a tiny random model: it learns, is deterministic, reports progress, aborts. */
+import { expect } from 'chai';
+
+import { AbortError, ConfigError, InvalidArgumentError, Model, Trainer } from '../ts/index';
+import type { DecoderSpec } from '../ts/index';
+
+const SPEC: DecoderSpec = {
+  family: 'qwen2',
+  vocabSize: 64,
+  hiddenSize: 48,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 12,
+  intermediateSize: 96,
+  rmsNormEps: 1e-6,
+  ropeTheta: 10000,
+  ropeScaling: 'none',
+  useAlibi: false,
+  normHead: false,
+  qkvBias: true,
+  oBias: false,
+  mlpBias: false,
+  tieWordEmbeddings: true,
+  maxPositionEmbeddings: 128,
+};
+
+/** Four "question → answer" token sequences; the loss is on the answers only. */
+const PAIRS = [
+  { q: [2, 10, 11, 12, 3], a: [20, 21, 22, 1] },
+  { q: [2, 13, 14, 15, 3], a: [23, 24, 1] },
+  { q: [2, 16, 17, 18, 3], a: [25, 26, 27, 28, 1] },
+  { q: [2, 10, 14, 18, 3], a: [29, 30, 1] },
+];
+const EXAMPLES = PAIRS.map(({ q, a }) => ({ inputIds: [...q, ...a], labels: [...q.map(() => -100), ...a] }));
+
+async function trainedModel(seed: number, epochs = 60) {
+  const model = await Model.random(SPEC, { seed: 3, std: 0.1 });
+  model.addAdapter({ type: 'lora', r: 8, alpha: 16, dropout: 0.1, seed });
+  const progress: number[] = [];
+  const summary = await new Trainer(model, { epochs, batchSize: 2, learningRate: 2e-2, lrScheduler: 'cosine', warmupSteps: 5, seed }).fit(EXAMPLES, {
+    onProgress: (p) => progress.push(p.loss),
+  });
+  return { model, summary, progress };
+}
+
+describe('training', () => {
+  it('memorises question → answer pairs and then generates the answers', async () => {
+    const { model, summary, progress } = await trainedModel(1);
+    try {
+      expect(summary.steps).to.equal(60 * 2);
+      expect(progress).to.have.length(120);
+      expect(progress[progress.length - 1]).to.be.below(progress[0] / 5);
+      const out = await model.native.generate(
+        PAIRS.map((p) => p.q),
+        { maxNewTokens: 8, eosTokenIds: ['1'], padTokenId: 0 },
+      );
+      expect(out).to.deep.equal(PAIRS.map((p) => p.a));
+    } finally {
+      await model.dispose();
+    }
+  });
+
+  it('is bit-for-bit deterministic for a fixed seed (dropout and shuffling included)', async () => {
+    const a = await trainedModel(5, 5);
+    const b = await trainedModel(5, 5);
+    const c = await trainedModel(6, 5);
+    try {
+      const sa = a.model.native.tunerState();
+      const sb = b.model.native.tunerState();
+      const sc = c.model.native.tunerState();
+      let differsFromOtherSeed = false;
+      for (const key of Object.keys(sa)) {
+        const x = Buffer.from((sa[key].toArray() as Float32Array).buffer);
+        expect(x.equals(Buffer.from((sb[key].toArray() as Float32Array).buffer)), key).to.equal(true);
+        if (!x.equals(Buffer.from((sc[key].toArray() as Float32Array).buffer))) differsFromOtherSeed = true;
+      }
+      expect(differsFromOtherSeed).to.equal(true);
+      expect(a.progress).to.deep.equal(b.progress);
+    } finally {
+      await Promise.all([a.model.dispose(), b.model.dispose(), c.model.dispose()]);
+    }
+  });
+
+  it('stops with AbortError when the signal aborts, and keeps the event loop free', async () => {
+    await using model = await Model.random(SPEC, { seed: 3 });
+    model.addAdapter({ type: 'lora' });
+    const controller = new AbortController();
+    let steps = 0;
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const run = new Trainer(model, { epochs: 10_000, batchSize: 1 }).fit(EXAMPLES, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        steps = p.step;
+        if (p.step === 20) controller.abort();
+      },
+    });
+    const err = await run.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    clearInterval(timer);
+    expect(err).to.be.instanceOf(AbortError);
+    expect(steps).to.be.within(20, 40);
+    expect(ticks).to.be.greaterThan(5);
+  });
+
+  it('rejects bad options and bad examples with typed errors naming the field', async () => {
+    await using model = await Model.random(SPEC);
+    expect(() => new Trainer(model, { learningRate: -1 })).to.throw(ConfigError, /learningRate/);
+    expect(() => new Trainer(model, { bogus: 1 } as never)).to.throw(ConfigError, /bogus/);
+    let err = await new Trainer(model).fit(EXAMPLES).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(ConfigError);
+    expect((err as Error).message).to.match(/no tuner/);
+    model.addAdapter({ type: 'lora' });
+    err = await new Trainer(model).fit([{ inputIds: [1, 2, 999], labels: [1, 2, 3] }]).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(InvalidArgumentError);
+    expect((err as Error).message).to.match(/token id 999 outside the vocabulary/);
+    expect(() => model.addAdapter({ type: 'lora', targetModules: ['nope'] })).to.throw(ConfigError);
+  });
+
+  it('full fine-tuning trains every weight', async () => {
+    await using model = await Model.random(SPEC, { seed: 3, std: 0.1 });
+    model.addAdapter({ type: 'full' });
+    const counts = model.parameterCount();
+    expect(counts.trainable).to.equal(counts.base);
+    const s = await new Trainer(model, { epochs: 20, batchSize: 4, learningRate: 1e-2 }).fit(EXAMPLES);
+    expect(s.finalLoss).to.be.below(1.0);
+  });
+});
