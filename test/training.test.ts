@@ -3,6 +3,7 @@ import { expect } from 'chai';
 
 import { AbortError, ConfigError, InvalidArgumentError, Model, Trainer } from '../ts/index';
 import type { DecoderSpec } from '../ts/index';
+import { tmpDir } from './helpers/run';
 
 const SPEC: DecoderSpec = {
   family: 'qwen2',
@@ -127,5 +128,47 @@ describe('training', () => {
     expect(counts.trainable).to.equal(counts.base);
     const s = await new Trainer(model, { epochs: 20, batchSize: 4, learningRate: 1e-2 }).fit(EXAMPLES);
     expect(s.finalLoss).to.be.below(1.0);
+  });
+});
+
+describe('checkpoints', () => {
+  it('a run killed mid-way and resumed ends bit-identical to an uninterrupted run', async () => {
+    const options = { epochs: 6, batchSize: 1, gradientAccumulation: 2, learningRate: 1e-2, lrScheduler: 'cosine' as const, warmupSteps: 2, seed: 9 };
+    const fresh = async () => {
+      const m = await Model.random(SPEC, { seed: 4, std: 0.1 });
+      m.addAdapter({ type: 'lora', r: 4, dropout: 0.2, seed: 2 });
+      return m;
+    };
+    // uninterrupted
+    await using a = await fresh();
+    const full = await new Trainer(a, options).fit(EXAMPLES);
+    // interrupted at step 5, then resumed in a new model (as after a crash)
+    const dir = tmpDir('ckpt');
+    await using b = await fresh();
+    const controller = new AbortController();
+    const err = await new Trainer(b, { ...options, checkpointDir: dir, checkpointEvery: 1 })
+      .fit(EXAMPLES, { signal: controller.signal, onProgress: (p) => p.step === 5 && controller.abort() })
+      .catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(AbortError);
+    await using c = await fresh();
+    const resumed = await new Trainer(c, { ...options, checkpointDir: dir, checkpointEvery: 1, resume: true }).fit(EXAMPLES);
+    expect(resumed.resumedFromStep).to.be.within(5, 6);
+    expect(resumed.steps).to.equal(full.steps);
+    expect(resumed.finalLoss).to.equal(full.finalLoss);
+    const sa = a.native.tunerState();
+    const sc = c.native.tunerState();
+    for (const key of Object.keys(sa)) {
+      expect(Buffer.from((sa[key].toArray() as Float32Array).buffer).equals(Buffer.from((sc[key].toArray() as Float32Array).buffer)), key).to.equal(true);
+    }
+  });
+
+  it('refuses to resume from a state written for other options', async () => {
+    const dir = tmpDir('ckpt2');
+    await using m = await Model.random(SPEC);
+    m.addAdapter({ type: 'lora' });
+    await new Trainer(m, { epochs: 1, checkpointDir: dir }).fit(EXAMPLES);
+    const err = await new Trainer(m, { epochs: 2, checkpointDir: dir, resume: true }).fit(EXAMPLES).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(ConfigError);
+    expect((err as ConfigError).file).to.match(/trainer-state\.safetensors$/);
   });
 });

@@ -272,6 +272,7 @@ class Model : public Napi::ObjectWrap<Model> {
           [](Napi::Env env, TrainSummary& r) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
             o.Set("steps", static_cast<double>(r.steps));
+            o.Set("resumedFromStep", static_cast<double>(r.resumedFromStep));
             o.Set("tokens", static_cast<double>(r.tokens));
             o.Set("seconds", r.seconds);
             o.Set("finalLoss", r.finalLoss);

@@ -4,6 +4,10 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include <filesystem>
+#include <sstream>
+
+#include "io/safetensors.h"
 #include "train/loss.h"
 
 namespace cn {
@@ -26,6 +30,9 @@ TrainOptions TrainOptions::fromOptions(const Options& o) {
   t.seed = static_cast<uint64_t>(o.integer("seed", 42));
   t.groupByLength = o.flag("groupByLength", true);
   t.padId = o.integer("padTokenId", 0);
+  t.checkpointDir = o.string("checkpointDir", "");
+  t.checkpointEvery = o.integer("checkpointEvery", 0);
+  t.resume = o.flag("resume", false);
   auto positive = [&](int64_t v, const char* name) {
     if (v < 1) fail(code::kConfig, std::string(name) + " must be ≥ 1", {{"field", name}});
   };
@@ -35,6 +42,87 @@ TrainOptions TrainOptions::fromOptions(const Options& o) {
   if (!(t.lr > 0)) fail(code::kConfig, "learningRate must be > 0", {{"field", "learningRate"}});
   return t;
 }
+
+namespace {
+
+constexpr const char* kStateFile = "trainer-state.safetensors";
+
+std::string exact(double v) {
+  std::ostringstream o;
+  o.precision(17);
+  o << v;
+  return o.str();
+}
+
+// Where the loop stands; saved as safetensors metadata next to the tensors.
+struct Position {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  int64_t nextBatch = 0;  // first micro-batch of the next optimizer step within the epoch
+  int64_t tokens = 0;
+  double lossSum = 0;
+  int64_t lossTokens = 0;
+};
+
+std::string fingerprint(const TrainOptions& o, size_t examples) {
+  std::ostringstream f;
+  f << examples << '/' << o.epochs << '/' << o.batchSize << '/' << o.gradAccum << '/' << o.seed << '/' << o.groupByLength << '/' << o.maxSteps;
+  return f.str();
+}
+
+void saveCheckpoint(const std::string& dir, Tuner& tuner, const AdamW& optimizer, const Position& pos, const std::string& fp) {
+  std::filesystem::create_directories(dir);
+  io::NamedTensors tensors;
+  for (auto& t : tuner.state()) tensors.emplace_back("tuner." + t.name, t.tensor);
+  for (auto& t : optimizer.state()) tensors.emplace_back("optimizer." + t.name, t.tensor);
+  auto gens = tuner.generators();
+  for (size_t i = 0; i < gens.size(); ++i) tensors.emplace_back("rng." + std::to_string(i), gens[i]->get_state());
+  io::Metadata meta{{"format", "continual-next trainer state 1"},
+                    {"step", std::to_string(pos.step)},
+                    {"epoch", std::to_string(pos.epoch)},
+                    {"nextBatch", std::to_string(pos.nextBatch)},
+                    {"tokens", std::to_string(pos.tokens)},
+                    {"lossTokens", std::to_string(pos.lossTokens)},
+                    {"lossSum", exact(pos.lossSum)},
+                    {"fingerprint", fp}};
+  io::saveSafetensors((std::filesystem::path(dir) / kStateFile).string(), tensors, meta);
+}
+
+// Restores tuner, optimizer and RNG state; returns the saved position.
+Position loadCheckpoint(const std::string& dir, Tuner& tuner, AdamW& optimizer, const std::string& fp) {
+  const std::string file = (std::filesystem::path(dir) / kStateFile).string();
+  io::SafetensorsReader reader(file);
+  const auto& meta = reader.metadata();
+  auto get = [&](const char* key) -> std::string {
+    auto it = meta.find(key);
+    if (it == meta.end()) fail(code::kIo, "checkpoint " + file + " lacks '" + key + "'", {{"file", file}});
+    return it->second;
+  };
+  if (get("fingerprint") != fp) {
+    fail(code::kConfig, "checkpoint " + file + " was written for other data or training options; remove it or keep the options",
+         {{"file", file}});
+  }
+  std::map<std::string, at::Tensor> tunerState;
+  std::vector<NamedTensor> optState;
+  for (const auto& name : reader.names()) {
+    if (name.rfind("tuner.", 0) == 0) tunerState[name.substr(6)] = reader.tensor(name);
+    if (name.rfind("optimizer.", 0) == 0) optState.push_back({name.substr(10), reader.tensor(name)});
+  }
+  tuner.loadState(tunerState, file);
+  Position pos;
+  pos.step = std::stoll(get("step"));
+  pos.epoch = std::stoll(get("epoch"));
+  pos.nextBatch = std::stoll(get("nextBatch"));
+  pos.tokens = std::stoll(get("tokens"));
+  pos.lossTokens = std::stoll(get("lossTokens"));
+  pos.lossSum = std::stod(get("lossSum"));
+  optimizer.loadState(optState, pos.step);
+  auto gens = tuner.generators();
+  for (size_t i = 0; i < gens.size(); ++i) gens[i]->set_state(reader.tensor("rng." + std::to_string(i)));
+  return pos;
+}
+
+}  // namespace
 
 Trainer::Trainer(std::shared_ptr<ModelState> state, TrainOptions options) : state_(std::move(state)), options_(options) {}
 
@@ -72,13 +160,22 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
 
   tuner.setTraining(true);
   TrainSummary summary;
-  double lossSum = 0;
-  int64_t lossTokens = 0;
+  const std::string fp = fingerprint(options_, examples.size());
+  Position pos;
+  const bool checkpointing = !options_.checkpointDir.empty();
+  if (checkpointing && options_.resume &&
+      std::filesystem::exists(std::filesystem::path(options_.checkpointDir) / kStateFile)) {
+    pos = loadCheckpoint(options_.checkpointDir, tuner, optimizer, fp);
+    summary.resumedFromStep = pos.step;
+  }
+  summary.tokens = pos.tokens;
   const auto start = std::chrono::steady_clock::now();
-  int64_t step = 0;
-  for (int64_t epoch = 0; epoch < options_.epochs && step < totalSteps; ++epoch) {
+  int64_t& step = pos.step;
+  const int64_t firstStep = pos.step;
+  for (int64_t epoch = pos.epoch; epoch < options_.epochs && step < totalSteps; ++epoch) {
     auto plan = planEpoch(examples, options_.batchSize, options_.seed, epoch, options_.groupByLength);
-    for (size_t first = 0; first < plan.size() && step < totalSteps; first += options_.gradAccum) {
+    const size_t begin = epoch == pos.epoch ? static_cast<size_t>(pos.nextBatch) : 0;
+    for (size_t first = begin; first < plan.size() && step < totalSteps; first += options_.gradAccum) {
       if (cancel.raised.load()) fail(code::kAborted, "training was aborted at step " + std::to_string(step));
       const size_t last = std::min(plan.size(), first + static_cast<size_t>(options_.gradAccum));
       std::vector<Batch> micro;
@@ -105,9 +202,19 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       optimizer.zeroGrad();
       tuner.afterOptimizerStep(step);
       ++step;
-      lossSum += stepLoss;
-      lossTokens += stepTokens;
+      pos.lossSum += stepLoss;
+      pos.lossTokens += stepTokens;
+      pos.tokens = summary.tokens;
+      pos.epoch = epoch;
+      pos.nextBatch = static_cast<int64_t>(last);
+      if (pos.nextBatch >= static_cast<int64_t>(plan.size())) {
+        pos.epoch = epoch + 1;
+        pos.nextBatch = 0;
+      }
       summary.finalLoss = stepLoss / static_cast<double>(std::max<int64_t>(1, stepTokens));
+      if (checkpointing && ((options_.checkpointEvery > 0 && step % options_.checkpointEvery == 0) || step == totalSteps)) {
+        saveCheckpoint(options_.checkpointDir, tuner, optimizer, pos, fp);
+      }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       emitIf(progress, ProgressEvent()
                            .num("step", static_cast<double>(step))
@@ -117,13 +224,13 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
                            .num("lr", lr)
                            .num("tokensPerSecond", summary.tokens / std::max(1e-9, elapsed))
                            .num("elapsedSeconds", elapsed)
-                           .num("etaSeconds", elapsed / step * (totalSteps - step)));
+                           .num("etaSeconds", elapsed / std::max<int64_t>(1, step - firstStep) * (totalSteps - step)));
     }
   }
   tuner.setTraining(false);
   summary.steps = step;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  summary.meanLoss = lossSum / static_cast<double>(std::max<int64_t>(1, lossTokens));
+  summary.meanLoss = pos.lossSum / static_cast<double>(std::max<int64_t>(1, pos.lossTokens));
   return summary;
 }
 

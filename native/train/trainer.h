@@ -28,12 +28,19 @@ struct TrainOptions {
   uint64_t seed = 42;
   bool groupByLength = true;
   int64_t padId = 0;
+  // Checkpoints: every `checkpointEvery` optimizer steps (and at the end) the tuner, optimizer,
+  // step, data position and RNG state go to <checkpointDir>/trainer-state.safetensors
+  // (atomically); with `resume`, training continues from that file when it exists.
+  std::string checkpointDir;
+  int64_t checkpointEvery = 0;
+  bool resume = false;
 
   static TrainOptions fromOptions(const Options& o);
 };
 
 struct TrainSummary {
   int64_t steps = 0;
+  int64_t resumedFromStep = 0;
   int64_t tokens = 0;
   double seconds = 0;
   double finalLoss = 0;   // mean loss of the last optimizer step

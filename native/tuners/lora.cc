@@ -99,6 +99,8 @@ class Lora : public Tuner {
     return out;
   }
 
+  std::vector<at::Generator*> generators() override { return {&gen_}; }
+
   bool merge(Decoder& model) override {
     at::NoGradGuard noGrad;
     for (size_t i = 0; i < hooks_.size(); ++i) {

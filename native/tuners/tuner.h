@@ -47,6 +47,9 @@ class Tuner {
   virtual at::Tensor regularizer() { return at::Tensor(); }
   // Non-trainable state saved with the adapter besides parameters() (e.g. masks).
   virtual std::vector<NamedTensor> buffers() { return {}; }
+  // Random generators the tuner draws from while training (dropout), saved in checkpoints so a
+  // resumed run draws the same numbers.
+  virtual std::vector<at::Generator*> generators() { return {}; }
 
   // Copies saved tensors into parameters()/buffers() by name, checking shapes; reports every
   // missing, unexpected or mis-shaped tensor (ERR_MODEL_LOAD naming `source`).

@@ -121,6 +121,8 @@ export interface TrainProgress {
 
 export interface TrainSummary {
   steps: number;
+  /** The optimizer step a resumed run continued from (0 when it started fresh). */
+  resumedFromStep: number;
   tokens: number;
   seconds: number;
   finalLoss: number;
@@ -145,6 +147,9 @@ export interface NativeTrainOptions {
   seed?: number;
   groupByLength?: boolean;
   padTokenId?: number;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
 }
 
 export interface NativeGenerateOptions {

@@ -35,6 +35,12 @@ export const trainOptionsSchema = z
     groupByLength: z.boolean().default(true),
     /** Truncate tokenised examples to this many tokens (default 2048). */
     maxLength: z.number().int().positive().default(2048),
+    /** Folder for the resumable trainer state (tuner, optimizer, data position, RNG). */
+    checkpointDir: z.string().min(1).optional(),
+    /** Write the trainer state every N optimizer steps (and always at the end) when checkpointDir is set. */
+    checkpointEvery: z.number().int().min(0).default(0),
+    /** Continue from checkpointDir's state when there is one (default false). */
+    resume: z.boolean().default(false),
   })
   .strict();
 
