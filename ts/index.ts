@@ -5,3 +5,7 @@ export { info, selfCheck, packageVersion } from './info';
 export type { Info, SelfCheckResult } from './info';
 export type { DType } from './native/bindings';
 export { loadNative } from './native/load';
+export * from './data';
+export * from './metrics';
+export * from './scorers';
+export { Random } from './util/random';
