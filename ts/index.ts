@@ -17,4 +17,7 @@ export type { FitOptions, TrainingData, TrainingEncoder } from './train/trainer'
 export type { TrainOptions } from './train/options';
 export { generate, streamGenerate } from './model/generate';
 export type { GenerateOptions, Generation, GenerationChunk, Prompt } from './model/generate';
-export type { Conversation, Message, Role } from './data/conversation';
+export * from './data';
+export * from './metrics';
+export * from './scorers';
+export { Random } from './util/random';
