@@ -279,7 +279,7 @@ class Model : public Napi::ObjectWrap<Model> {
             o.Set("meanLoss", r.meanLoss);
             return o;
           },
-          {Value()});
+          {Value()}, sink);
     });
   }
 
@@ -324,7 +324,7 @@ class Model : public Napi::ObjectWrap<Model> {
             }
             return a;
           },
-          {Value()});
+          {Value()}, sink);
     });
   }
 

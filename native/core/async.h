@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/errors.h"
+#include "core/progress.h"
 
 namespace cn {
 
@@ -32,6 +33,8 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   Napi::Promise promise() { return deferred_.Promise(); }
   void keepAlive(Napi::Object obj) { pinned_.push_back(Napi::Persistent(obj)); }
+  // Settle only after every progress event of `sink` was delivered.
+  void settleAfter(std::shared_ptr<ProgressSink> sink) { sink_ = std::move(sink); }
 
  protected:
   void Execute() override {
@@ -46,15 +49,31 @@ class PromiseWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     try {
-      deferred_.Resolve(toJs_(env, *result_));
+      settle(env, toJs_(env, *result_), true);
     } catch (...) {
-      deferred_.Reject(toJsError(env, std::current_exception()).Value());
+      settle(env, toJsError(env, std::current_exception()).Value(), false);
     }
   }
   void OnError(const Napi::Error&) override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    deferred_.Reject(toJsError(env, error_).Value());
+    settle(env, toJsError(env, error_).Value(), false);
+  }
+
+  void settle(Napi::Env env, Napi::Value value, bool ok) {
+    if (sink_) {
+      auto ref = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(value));
+      Napi::Promise::Deferred deferred = deferred_;
+      if (sink_->callAfterPending([deferred, ref, ok](Napi::Env) mutable {
+            if (ok) deferred.Resolve(ref->Value());
+            else deferred.Reject(ref->Value());
+          })) {
+        sink_.reset();
+        return;
+      }
+    }
+    if (ok) deferred_.Resolve(value);
+    else deferred_.Reject(value);
   }
 
  private:
@@ -64,17 +83,21 @@ class PromiseWorker : public Napi::AsyncWorker {
   std::optional<R> result_;
   std::exception_ptr error_;
   std::vector<Napi::ObjectReference> pinned_;
+  std::shared_ptr<ProgressSink> sink_;
 };
 
 struct Unit {};
 
 // Queues `work` and returns its Promise; `toJs` converts the result on the JS thread.
+// With `progress`, the Promise settles only after that sink's last event was delivered.
 template <class R>
 Napi::Promise runAsync(Napi::Env env, std::function<R()> work,
                        std::function<Napi::Value(Napi::Env, R&)> toJs,
-                       std::initializer_list<Napi::Object> keepAlive = {}) {
+                       std::initializer_list<Napi::Object> keepAlive = {},
+                       std::shared_ptr<ProgressSink> progress = nullptr) {
   auto* worker = new PromiseWorker<R>(env, std::move(work), std::move(toJs));
   for (const auto& obj : keepAlive) worker->keepAlive(obj);
+  if (progress) worker->settleAfter(std::move(progress));
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;

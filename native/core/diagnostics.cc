@@ -52,7 +52,8 @@ Napi::Value spin(const Napi::CallbackInfo& cb) {
           o.Set("seconds", r.seconds);
           o.Set("gflops", r.gflops);
           return o;
-        });
+        },
+        {}, sink);
   });
 }
 

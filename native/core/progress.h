@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -39,20 +40,42 @@ class ProgressSink {
 
   // Safe from any thread.
   void emit(ProgressEvent event) {
-    auto* payload = new ProgressEvent(std::move(event));
+    auto* payload = new Item{std::move(event), nullptr};
     if (tsfn_.NonBlockingCall(payload, &deliver) != napi_ok) delete payload;
+  }
+
+  // Runs `fn` on the JS thread after every event emitted so far was delivered (the queue is
+  // FIFO): a Promise settled this way never resolves before its last progress event.
+  // Returns false when the queue is closed; the caller then runs `fn` itself.
+  bool callAfterPending(std::function<void(Napi::Env)> fn) {
+    auto* payload = new Item{ProgressEvent(), std::move(fn)};
+    if (tsfn_.NonBlockingCall(payload, &deliver) == napi_ok) return true;
+    delete payload;
+    return false;
   }
 
  private:
   ProgressSink(Napi::Env env, Napi::Function callback)
       : tsfn_(Napi::ThreadSafeFunction::New(env, callback, "continual-next progress", 0, 1)) {}
 
-  static void deliver(Napi::Env env, Napi::Function callback, ProgressEvent* event) {
-    std::unique_ptr<ProgressEvent> owned(event);
-    if (env == nullptr || callback == nullptr) return;
+  struct Item {
+    ProgressEvent event;
+    std::function<void(Napi::Env)> then;
+  };
+
+  static void deliver(Napi::Env env, Napi::Function callback, Item* item) {
+    std::unique_ptr<Item> owned(item);
+    if (env == nullptr) return;
+    if (owned->then) {
+      Napi::HandleScope scope(env);
+      owned->then(env);
+      return;
+    }
+    if (callback == nullptr) return;
+    ProgressEvent* event = &owned->event;
     Napi::Object obj = Napi::Object::New(env);
-    for (const auto& [k, v] : owned->numbers) obj.Set(k, Napi::Number::New(env, v));
-    for (const auto& [k, v] : owned->strings) obj.Set(k, Napi::String::New(env, v));
+    for (const auto& [k, v] : event->numbers) obj.Set(k, Napi::Number::New(env, v));
+    for (const auto& [k, v] : event->strings) obj.Set(k, Napi::String::New(env, v));
     try {
       callback.Call({obj});
     } catch (const Napi::Error& e) {
