@@ -121,6 +121,29 @@ describe('training', () => {
     expect(() => model.addAdapter({ type: 'lora', targetModules: ['nope'] })).to.throw(ConfigError);
   });
 
+  it('gradient checkpointing gives the same training (dropout replayed) as keeping activations', async () => {
+    const run = async (gradientCheckpointing: boolean) => {
+      const m = await Model.random(SPEC, { seed: 8, std: 0.1 });
+      m.addAdapter({ type: 'lora', r: 4, dropout: 0.3, seed: 1 });
+      const s = await new Trainer(m, { epochs: 3, batchSize: 2, learningRate: 1e-2, gradientCheckpointing, seed: 3 }).fit(EXAMPLES);
+      return { m, s, state: m.native.tunerState() };
+    };
+    const a = await run(false);
+    const b = await run(true);
+    try {
+      expect(b.s.finalLoss).to.be.closeTo(a.s.finalLoss, 1e-5);
+      let max = 0;
+      for (const key of Object.keys(a.state)) {
+        const x = a.state[key].toArray() as Float32Array;
+        const y = b.state[key].toArray() as Float32Array;
+        for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i] - y[i]));
+      }
+      expect(max).to.be.below(1e-5);
+    } finally {
+      await Promise.all([a.m.dispose(), b.m.dispose()]);
+    }
+  });
+
   it('full fine-tuning trains every weight', async () => {
     await using model = await Model.random(SPEC, { seed: 3, std: 0.1 });
     model.addAdapter({ type: 'full' });

@@ -1,5 +1,7 @@
 #include "models/decoder.h"
 
+#include <torch/csrc/autograd/custom_function.h>
+
 #include <cmath>
 
 #include "core/errors.h"
@@ -36,6 +38,52 @@ at::Tensor alibiSlopes(int64_t n) {
     for (int64_t i = 0; i < n - closest; ++i) slopes.push_back(extra[2 * i]);
   }
   return at::tensor(slopes, at::kFloat);
+}
+
+// Recomputes one layer in the backward pass (as PyTorch's reentrant checkpoint): the forward
+// runs without a graph, the backward reruns it with one and backpropagates through it, which
+// also accumulates the gradients of the layer's trainable parameters (LoRA A/B).
+struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor x, Decoder* model, int64_t layer, at::Tensor cos,
+                            at::Tensor sin, at::Tensor valid, at::Tensor positions) {
+    std::vector<at::Tensor> rng;
+    for (at::Generator* g : model->recomputeRng) rng.push_back(g->get_state());
+    ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
+    ctx->saved_data["layer"] = layer;
+    ctx->saved_data["rng"] = rng;
+    ctx->save_for_backward({x, cos, sin, valid, positions});
+    at::NoGradGuard noGrad;
+    return model->layerForward(layer, x, cos, sin, valid, positions, nullptr);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto* model = reinterpret_cast<Decoder*>(ctx->saved_data["model"].toInt());
+    const int64_t layer = ctx->saved_data["layer"].toInt();
+    auto saved = ctx->get_saved_variables();
+    // Rewind the dropout generators to where the forward pass drew from them.
+    auto rng = ctx->saved_data["rng"].toTensorVector();
+    std::vector<at::Tensor> now;
+    for (size_t k = 0; k < model->recomputeRng.size(); ++k) {
+      now.push_back(model->recomputeRng[k]->get_state());
+      model->recomputeRng[k]->set_state(rng[k]);
+    }
+    at::Tensor x = saved[0].detach().requires_grad_(true);
+    {
+      at::AutoGradMode grad(true);
+      at::Tensor out = model->layerForward(layer, x, saved[1], saved[2], saved[3], saved[4], nullptr);
+      torch::autograd::backward({out}, {grads[0]});
+    }
+    for (size_t k = 0; k < model->recomputeRng.size(); ++k) model->recomputeRng[k]->set_state(now[k]);
+    return {x.grad(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor checkpointedLayer(Decoder& model, int64_t layer, at::Tensor x, const at::Tensor& cos, const at::Tensor& sin,
+                             const at::Tensor& valid, const at::Tensor& positions) {
+  // A layer whose input needs no gradient (the first, over frozen embeddings) would never see
+  // its backward; make the input a leaf that does.
+  if (!x.requires_grad()) x = x.detach().requires_grad_(true);
+  return LayerCheckpoint::apply(x, &model, layer, cos.defined() ? cos : at::Tensor(), sin.defined() ? sin : at::Tensor(), valid, positions);
 }
 
 }  // namespace
@@ -125,19 +173,29 @@ at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::
   if (cache != nullptr) {
     allValid = cache->length() > 0 ? at::cat({cache->keyValid, keyValid}, 1) : keyValid;
   }
+  const bool checkpoint = gradientCheckpointing && cache == nullptr && at::GradMode::is_enabled();
   for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
-    DecoderLayer& layer = layers[i];
-    at::Tensor h = rmsNorm(x, layer.inputNorm, spec.rmsNormEps);
-    at::Tensor a = attention(i, h, cos, sin, allValid, positions, cache);
-    if (hooks.afterAttention) a = hooks.afterAttention(i, a);
-    x = x + a;
-    h = rmsNorm(x, layer.postNorm, spec.rmsNormEps);
-    at::Tensor m = layer.mlp.down.forward(at::silu(layer.mlp.gate.forward(h)) * layer.mlp.up.forward(h));
-    if (hooks.afterMlp) m = hooks.afterMlp(i, m);
-    x = x + m;
+    if (checkpoint) {
+      x = checkpointedLayer(*this, i, x, cos, sin, allValid, positions);
+    } else {
+      x = layerForward(i, x, cos, sin, allValid, positions, cache);
+    }
   }
   if (cache != nullptr) cache->keyValid = allValid;
   return rmsNorm(x, finalNorm, spec.rmsNormEps);
+}
+
+at::Tensor Decoder::layerForward(int64_t i, const at::Tensor& x0, const at::Tensor& cos, const at::Tensor& sin,
+                                 const at::Tensor& allValid, const at::Tensor& positions, KvCache* cache) {
+  DecoderLayer& layer = layers[i];
+  at::Tensor h = rmsNorm(x0, layer.inputNorm, spec.rmsNormEps);
+  at::Tensor a = attention(i, h, cos, sin, allValid, positions, cache);
+  if (hooks.afterAttention) a = hooks.afterAttention(i, a);
+  at::Tensor x = x0 + a;
+  h = rmsNorm(x, layer.postNorm, spec.rmsNormEps);
+  at::Tensor m = layer.mlp.down.forward(at::silu(layer.mlp.gate.forward(h)) * layer.mlp.up.forward(h));
+  if (hooks.afterMlp) m = hooks.afterMlp(i, m);
+  return x + m;
 }
 
 at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,

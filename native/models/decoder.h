@@ -63,6 +63,11 @@ class Decoder {
   at::Tensor finalNorm;
   Linear lmHead;  // weight aliases `embed` when tied
   DecoderHooks hooks;
+  // Gradient checkpointing: keep only each layer's input during the forward pass and recompute
+  // the layer in the backward pass (less memory, ~1/3 more compute). The generators listed in
+  // `recomputeRng` (a tuner's dropout) are rewound so the recomputation draws the same numbers.
+  bool gradientCheckpointing = false;
+  std::vector<at::Generator*> recomputeRng;
 
   // Builds the model of `spec.family` from a checkpoint's tensors (see models/family.h).
   static std::unique_ptr<Decoder> fromWeights(const DecoderSpec& spec, WeightStore& weights, at::ScalarType dtype, at::Device device);
@@ -86,6 +91,13 @@ class Decoder {
   at::Tensor alibiSlopes_;  // [Hq] fp32
 
   void initRope();
+
+ public:
+  // One transformer block: x + attn(norm(x)), then + mlp(norm(·)).
+  at::Tensor layerForward(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                          const at::Tensor& keyValid, const at::Tensor& positions, KvCache* cache);
+
+ private:
   at::Tensor attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& keyValid, const at::Tensor& positions, KvCache* cache);
 };

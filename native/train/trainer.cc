@@ -30,6 +30,7 @@ TrainOptions TrainOptions::fromOptions(const Options& o) {
   t.seed = static_cast<uint64_t>(o.integer("seed", 42));
   t.groupByLength = o.flag("groupByLength", true);
   t.padId = o.integer("padTokenId", 0);
+  t.gradientCheckpointing = o.flag("gradientCheckpointing", false);
   t.checkpointDir = o.string("checkpointDir", "");
   t.checkpointEvery = o.integer("checkpointEvery", 0);
   t.resume = o.flag("resume", false);
@@ -159,6 +160,16 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
                                                   : static_cast<int64_t>(std::ceil(options_.warmupRatio * totalSteps));
 
   tuner.setTraining(true);
+  model.gradientCheckpointing = options_.gradientCheckpointing;
+  model.recomputeRng = tuner.generators();
+  // Turn checkpointing off again however fit() ends.
+  struct Reset {
+    Decoder& m;
+    ~Reset() {
+      m.gradientCheckpointing = false;
+      m.recomputeRng.clear();
+    }
+  } reset{model};
   TrainSummary summary;
   const std::string fp = fingerprint(options_, examples.size());
   Position pos;

@@ -28,6 +28,7 @@ struct TrainOptions {
   uint64_t seed = 42;
   bool groupByLength = true;
   int64_t padId = 0;
+  bool gradientCheckpointing = false;
   // Checkpoints: every `checkpointEvery` optimizer steps (and at the end) the tuner, optimizer,
   // step, data position and RNG state go to <checkpointDir>/trainer-state.safetensors
   // (atomically); with `resume`, training continues from that file when it exists.

@@ -147,6 +147,7 @@ export interface NativeTrainOptions {
   seed?: number;
   groupByLength?: boolean;
   padTokenId?: number;
+  gradientCheckpointing?: boolean;
   checkpointDir?: string;
   checkpointEvery?: number;
   resume?: boolean;

@@ -35,6 +35,8 @@ export const trainOptionsSchema = z
     groupByLength: z.boolean().default(true),
     /** Truncate tokenised examples to this many tokens (default 2048). */
     maxLength: z.number().int().positive().default(2048),
+    /** Recompute each layer in the backward pass instead of keeping its activations (default false). */
+    gradientCheckpointing: z.boolean().default(false),
     /** Folder for the resumable trainer state (tuner, optimizer, data position, RNG). */
     checkpointDir: z.string().min(1).optional(),
     /** Write the trainer state every N optimizer steps (and always at the end) when checkpointDir is set. */
