@@ -43,17 +43,20 @@ at::Tensor alibiSlopes(int64_t n) {
 // Recomputes one layer in the backward pass (as PyTorch's reentrant checkpoint): the forward
 // runs without a graph, the backward reruns it with one and backpropagates through it, which
 // also accumulates the gradients of the layer's trainable parameters (LoRA A/B).
+at::Tensor orNone(const at::Tensor& t) { return t.numel() == 0 ? at::Tensor() : t; }
+
 struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::Tensor x, Decoder* model, int64_t layer, at::Tensor cos,
-                            at::Tensor sin, at::Tensor valid, at::Tensor positions) {
+                            at::Tensor sin, at::Tensor mask, bool causalOnly) {
     std::vector<at::Tensor> rng;
     for (at::Generator* g : model->recomputeRng) rng.push_back(g->get_state());
     ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
     ctx->saved_data["layer"] = layer;
     ctx->saved_data["rng"] = rng;
-    ctx->save_for_backward({x, cos, sin, valid, positions});
+    ctx->saved_data["causalOnly"] = causalOnly;
+    ctx->save_for_backward({x, cos, sin, mask});
     at::NoGradGuard noGrad;
-    return model->layerForward(layer, x, cos, sin, valid, positions, nullptr);
+    return model->layerForward(layer, x, orNone(cos), orNone(sin), AttentionMask{causalOnly, orNone(mask)}, nullptr);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
@@ -70,7 +73,8 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
     at::Tensor x = saved[0].detach().requires_grad_(true);
     {
       at::AutoGradMode grad(true);
-      at::Tensor out = model->layerForward(layer, x, saved[1], saved[2], saved[3], saved[4], nullptr);
+      const AttentionMask mask{ctx->saved_data["causalOnly"].toBool(), orNone(saved[3])};
+      at::Tensor out = model->layerForward(layer, x, orNone(saved[1]), orNone(saved[2]), mask, nullptr);
       torch::autograd::backward({out}, {grads[0]});
     }
     for (size_t k = 0; k < model->recomputeRng.size(); ++k) model->recomputeRng[k]->set_state(now[k]);
@@ -79,11 +83,13 @@ struct LayerCheckpoint : public torch::autograd::Function<LayerCheckpoint> {
 };
 
 at::Tensor checkpointedLayer(Decoder& model, int64_t layer, at::Tensor x, const at::Tensor& cos, const at::Tensor& sin,
-                             const at::Tensor& valid, const at::Tensor& positions) {
+                             const AttentionMask& mask) {
   // A layer whose input needs no gradient (the first, over frozen embeddings) would never see
   // its backward; make the input a leaf that does.
   if (!x.requires_grad()) x = x.detach().requires_grad_(true);
-  return LayerCheckpoint::apply(x, &model, layer, cos.defined() ? cos : at::Tensor(), sin.defined() ? sin : at::Tensor(), valid, positions);
+  // custom Functions take defined tensors only: an empty one stands for "none"
+  auto orEmpty = [&](const at::Tensor& t) { return t.defined() ? t : at::empty({0}, x.options()); };
+  return LayerCheckpoint::apply(x, &model, layer, orEmpty(cos), orEmpty(sin), orEmpty(mask.mask), mask.causalOnly);
 }
 
 }  // namespace
@@ -173,12 +179,13 @@ at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::
   if (cache != nullptr) {
     allValid = cache->length() > 0 ? at::cat({cache->keyValid, keyValid}, 1) : keyValid;
   }
+  const AttentionMask mask = buildMask(allValid, cache != nullptr ? cache->length() : 0, seq);
   const bool checkpoint = gradientCheckpointing && cache == nullptr && at::GradMode::is_enabled();
   for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
     if (checkpoint) {
-      x = checkpointedLayer(*this, i, x, cos, sin, allValid, positions);
+      x = checkpointedLayer(*this, i, x, cos, sin, mask);
     } else {
-      x = layerForward(i, x, cos, sin, allValid, positions, cache);
+      x = layerForward(i, x, cos, sin, mask, cache);
     }
   }
   if (cache != nullptr) cache->keyValid = allValid;
@@ -186,10 +193,10 @@ at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::
 }
 
 at::Tensor Decoder::layerForward(int64_t i, const at::Tensor& x0, const at::Tensor& cos, const at::Tensor& sin,
-                                 const at::Tensor& allValid, const at::Tensor& positions, KvCache* cache) {
+                                 const AttentionMask& mask, KvCache* cache) {
   DecoderLayer& layer = layers[i];
   at::Tensor h = rmsNorm(x0, layer.inputNorm, spec.rmsNormEps);
-  at::Tensor a = attention(i, h, cos, sin, allValid, positions, cache);
+  at::Tensor a = attention(i, h, cos, sin, mask, cache);
   if (hooks.afterAttention) a = hooks.afterAttention(i, a);
   at::Tensor x = x0 + a;
   h = rmsNorm(x, layer.postNorm, spec.rmsNormEps);
@@ -198,8 +205,33 @@ at::Tensor Decoder::layerForward(int64_t i, const at::Tensor& x0, const at::Tens
   return x + m;
 }
 
+AttentionMask Decoder::buildMask(const at::Tensor& allValid, int64_t past, int64_t S) const {
+  AttentionMask m;
+  const int64_t B = allValid.size(0);
+  // Right padding needs no mask: padded keys come after every real query, so causality hides them.
+  const bool paddingOnlyAtEnd = past == 0 && allValid.to(at::kLong).cumprod(1).eq(allValid.to(at::kLong)).all().item<bool>();
+  m.causalOnly = past == 0 && !spec.useAlibi && paddingOnlyAtEnd;
+  if (m.causalOnly) return m;
+  // Query i (absolute index past+i) sees key j ≤ past+i that is a real token, and always
+  // itself, so rows of padding never become all -inf (which would turn into NaN).
+  at::TensorOptions lopt = at::TensorOptions().dtype(at::kLong).device(device);
+  at::Tensor qi = at::arange(past, past + S, lopt).view({S, 1});
+  at::Tensor kj = at::arange(0, past + S, lopt).view({1, past + S});
+  at::Tensor allowed = (kj <= qi).unsqueeze(0) & allValid.view({B, 1, past + S});
+  allowed = allowed | (kj == qi).unsqueeze(0);
+  m.mask = allowed.unsqueeze(1);  // [B, 1, S, T]
+  if (spec.useAlibi) {
+    // bias = slope_h * (key position - query position) on allowed keys
+    const int64_t T = past + S;
+    at::Tensor rel = (kj - qi).to(at::kFloat);
+    at::Tensor bias = alibiSlopes_.view({1, spec.numHeads, 1, 1}) * rel.view({1, 1, S, T});
+    m.mask = at::where(m.mask, bias, -std::numeric_limits<float>::infinity()).to(dtype);
+  }
+  return m;
+}
+
 at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                              const at::Tensor& allValid, const at::Tensor& positions, KvCache* cache) {
+                              const AttentionMask& am, KvCache* cache) {
   AttentionBlock& a = layers[layer].attn;
   const int64_t B = x.size(0), S = x.size(1), Hq = spec.numHeads, Hkv = spec.numKvHeads, D = spec.headDim;
   at::Tensor q, k, v;
@@ -236,12 +268,25 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
       cache->k.resize(layers.size());
       cache->v.resize(layers.size());
     }
-    if (past > 0) {
-      k = at::cat({cache->k[layer], k}, 2);
-      v = at::cat({cache->v[layer], v}, 2);
+    at::Tensor& kb = cache->k[layer];
+    at::Tensor& vb = cache->v[layer];
+    const int64_t need = past + S;
+    if (!kb.defined() || kb.size(2) < need) {
+      // grow to twice what is needed (at least 64 positions) and keep what is cached
+      const int64_t capacity = std::max<int64_t>(64, 2 * need);
+      at::Tensor nk = at::empty({B, Hkv, capacity, D}, k.options());
+      at::Tensor nv = at::empty({B, Hkv, capacity, D}, v.options());
+      if (past > 0) {
+        nk.narrow(2, 0, past).copy_(kb.narrow(2, 0, past));
+        nv.narrow(2, 0, past).copy_(vb.narrow(2, 0, past));
+      }
+      kb = nk;
+      vb = nv;
     }
-    cache->k[layer] = k;
-    cache->v[layer] = v;
+    kb.narrow(2, past, S).copy_(k);
+    vb.narrow(2, past, S).copy_(v);
+    k = kb.narrow(2, 0, need);
+    v = vb.narrow(2, 0, need);
   }
   // Prefix-tuning keys/values sit before every real key and are always visible.
   int64_t prefixLen = 0;
@@ -253,30 +298,22 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
       v = at::cat({pv, v}, 2);
     }
   }
-  const int64_t T = k.size(2);  // prefix + past + new keys
-  const bool allReal = allValid.all().item<bool>();
   at::Tensor out;
-  if (past == 0 && prefixLen == 0 && allReal && !spec.useAlibi) {
+  if (am.causalOnly && prefixLen == 0) {
     // Plain causal attention: the fused path, no mask tensor.
     out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, {}, /*enable_gqa=*/Hq != Hkv);
   } else {
-    // Query i (absolute index past+i) sees key j ≤ past+i that is a real token, and always
-    // itself, so rows of padding never become all -inf (which would turn into NaN).
-    at::TensorOptions lopt = at::TensorOptions().dtype(at::kLong).device(device);
-    at::Tensor qi = at::arange(past, past + S, lopt).view({S, 1});
-    at::Tensor kj = at::arange(0, past + S, lopt).view({1, past + S});
-    at::Tensor allowed = (kj <= qi).unsqueeze(0) & allValid.view({B, 1, past + S});
-    allowed = allowed | (kj == qi).unsqueeze(0);
-    if (prefixLen > 0) {
-      allowed = at::cat({at::ones({B, S, prefixLen}, allowed.options()), allowed}, 2);
+    at::Tensor mask = am.mask;
+    if (!mask.defined()) {
+      // causal-only pass that gained prefix keys: build the causal part here
+      at::Tensor causal = at::ones({S, S}, at::TensorOptions().dtype(at::kBool).device(device)).tril();
+      mask = causal.view({1, 1, S, S}).expand({B, 1, S, S});
     }
-    at::Tensor mask = allowed.unsqueeze(1);  // [B, 1, S, T]
-    if (spec.useAlibi) {
-      // bias = slope_h * (key position - query position) on allowed keys
-      at::Tensor rel = (kj - qi).to(at::kFloat);
-      if (prefixLen > 0) rel = at::cat({at::zeros({S, prefixLen}, rel.options()), rel}, 1);
-      at::Tensor bias = alibiSlopes_.view({1, Hq, 1, 1}) * rel.view({1, 1, S, T});
-      mask = at::where(mask, bias, -std::numeric_limits<float>::infinity()).to(q.scalar_type());
+    if (prefixLen > 0) {
+      // Prefix-tuning keys/values sit before every real key and are always visible.
+      at::Tensor visible = mask.scalar_type() == at::kBool ? at::ones({B, 1, S, prefixLen}, mask.options())
+                                                           : at::zeros({B, 1, S, prefixLen}, mask.options());
+      mask = at::cat({visible.expand({mask.size(0), 1, S, prefixLen}), mask}, 3);
     }
     out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, {}, /*enable_gqa=*/Hq != Hkv);
   }

@@ -35,11 +35,18 @@ struct DecoderLayer {
   MlpBlock mlp;
 };
 
-// Keys and values of past positions, per layer, for incremental decoding.
+// Keys and values of past positions, per layer, for incremental decoding. Buffers grow by
+// doubling, so a decoding step writes its new keys in place instead of copying the whole cache.
 struct KvCache {
-  std::vector<at::Tensor> k, v;  // [B, Hkv, T, D] each
+  std::vector<at::Tensor> k, v;  // [B, Hkv, capacity, D] each; the first length() positions are used
   at::Tensor keyValid;           // [B, T] bool: which cached positions are real tokens
   int64_t length() const { return keyValid.defined() ? keyValid.size(1) : 0; }
+};
+
+// The attention mask of one forward pass, built once and shared by every layer.
+struct AttentionMask {
+  bool causalOnly = true;  // no padding before real tokens, no cache, no ALiBi: SDPA's is_causal
+  at::Tensor mask;         // [B, 1, S, T] bool (or float with ALiBi biases) otherwise
 };
 
 // Hooks a tuner can install besides per-linear hooks (prompt/prefix tuning, adapters).
@@ -95,11 +102,12 @@ class Decoder {
  public:
   // One transformer block: x + attn(norm(x)), then + mlp(norm(·)).
   at::Tensor layerForward(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                          const at::Tensor& keyValid, const at::Tensor& positions, KvCache* cache);
+                          const AttentionMask& mask, KvCache* cache);
 
  private:
   at::Tensor attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& keyValid, const at::Tensor& positions, KvCache* cache);
+                       const AttentionMask& mask, KvCache* cache);
+  AttentionMask buildMask(const at::Tensor& allValid, int64_t past, int64_t seq) const;
 };
 
 // RMSNorm as HF computes it: in fp32, then weight * x cast back.
