@@ -8,7 +8,9 @@ import { Command, CommanderError } from 'commander';
 
 import { ContinualNextError } from '../errors';
 import { packageVersion } from '../info';
+import { registerDemoCommand } from './commands/demo';
 import { registerInfoCommand } from './commands/info';
+import { registerRunCommand } from './commands/run';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInfoCommand(program);
+  registerRunCommand(program);
+  registerDemoCommand(program);
   return program;
 }
 

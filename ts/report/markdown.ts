@@ -1,0 +1,39 @@
+/**
+ * results.md in the seed's table layout: one row per method, a column per task holding the
+ * final-row accuracy (after the last task), then Avg.ACC, Forgetting and New.ACC (×100, mean ± std
+ * over seeds when there are several), followed by each method's full accuracy matrix.
+ */
+import { formatMeanStd } from '../metrics';
+import type { StreamResults } from '../stream/runner';
+
+const pct = (v: number) => (v * 100).toFixed(2);
+
+export function resultsMarkdown(r: StreamResults): string {
+  const lines: string[] = [];
+  const seeds = r.config.seeds.length;
+  lines.push(`# ${r.name}`, '');
+  lines.push(
+    `Scorer: \`${r.primaryScorer}\` (×100). ${r.tasks.length} tasks, ${seeds} seed${seeds > 1 ? 's' : ''}` +
+      `${seeds > 1 ? ' (mean ± std)' : ''}; model \`${r.config.model}\`, tuner ${r.config.tuner.type}.`,
+    '',
+  );
+  lines.push(`| Method | ${r.tasks.join(' | ')} | Avg.ACC | Forgetting | New.ACC | BWT | FWT |`);
+  lines.push(`|---|${r.tasks.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|`);
+  for (const m of r.methods) {
+    const s = m.summary;
+    lines.push(
+      `| ${m.method} | ${m.finalRow.map(pct).join(' | ')} | ${formatMeanStd(s.avgAcc)} | ${formatMeanStd(s.forgetting)} | ${formatMeanStd(s.newAcc)} | ${formatMeanStd(s.bwt)} | ${formatMeanStd(s.fwt)} |`,
+    );
+  }
+  lines.push('', 'Forgetting is positive when earlier tasks were forgotten; BWT is negative then. See docs/metrics.md.', '');
+  for (const m of r.methods) {
+    for (const s of m.seeds) {
+      lines.push(`## ${m.method}, seed ${s.seed}: accuracy matrix`, '');
+      lines.push(`| after \\ on | ${r.tasks.join(' | ')} |`);
+      lines.push(`|---|${r.tasks.map(() => '---:').join('|')}|`);
+      s.matrix.forEach((row, j) => lines.push(`| ${j === 0 ? 'base' : r.tasks[j - 1]} | ${row.map(pct).join(' | ')} |`));
+      lines.push('');
+    }
+  }
+  return lines.join('\n');
+}

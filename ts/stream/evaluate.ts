@@ -1,0 +1,79 @@
+/**
+ * Evaluation of a model on every task's test set in one go: all prompts of all tasks are sorted by
+ * length and generated in batches (greedy), then scored per sample. A cell of the accuracy
+ * matrix is the mean score of its task's samples.
+ */
+import type { Message } from '../data/conversation';
+import { generate, type GenerationCodec } from '../model/generate';
+import type { Model } from '../model/model';
+import { scoreAll, type Scorer } from '../scorers';
+
+export interface TestItem {
+  prompt: Message[];
+  reference: string;
+  /** Extra fields of the record (e.g. kind: unchanged | updated | new). */
+  tags?: Record<string, unknown>;
+}
+
+export interface SampleResult {
+  answer: string;
+  reference: string;
+  /** Score per scorer name. */
+  scores: Record<string, number>;
+  tags?: Record<string, unknown>;
+}
+
+export interface TaskEvaluation {
+  task: string;
+  /** Mean score per scorer name, in [0, 1]. */
+  scores: Record<string, number>;
+  samples: SampleResult[];
+}
+
+export interface EvaluateOptions {
+  maxNewTokens: number;
+  batchSize: number;
+  stop: string[];
+  signal?: AbortSignal;
+  onBatch?: (done: number, total: number) => void;
+}
+
+export async function evaluateTasks(
+  model: Model,
+  codec: GenerationCodec,
+  tasks: { name: string; items: TestItem[] }[],
+  scorers: Scorer[],
+  options: EvaluateOptions,
+): Promise<TaskEvaluation[]> {
+  const flat = tasks.flatMap((t, ti) => t.items.map((item, ii) => ({ ti, ii, item, ids: codec.encodeForGeneration(item.prompt) })));
+  const order = flat.map((_, i) => i).sort((a, b) => flat[a].ids.length - flat[b].ids.length);
+  const answers: string[] = new Array(flat.length);
+  for (let start = 0; start < order.length; start += options.batchSize) {
+    const chunk = order.slice(start, start + options.batchSize);
+    const out = await generate(
+      model,
+      codec,
+      chunk.map((i) => flat[i].ids),
+      { maxNewTokens: options.maxNewTokens, stop: options.stop, signal: options.signal },
+    );
+    chunk.forEach((i, k) => (answers[i] = out[k].text.trim()));
+    options.onBatch?.(Math.min(start + options.batchSize, order.length), order.length);
+  }
+  const results: TaskEvaluation[] = tasks.map((t) => ({ task: t.name, scores: {}, samples: [] }));
+  const perScorer: Record<string, number[]> = {};
+  for (const scorer of scorers) {
+    perScorer[scorer.name] = await scoreAll(scorer, answers, flat.map((f) => f.item.reference));
+  }
+  flat.forEach((f, i) => {
+    const scores: Record<string, number> = {};
+    for (const scorer of scorers) scores[scorer.name] = perScorer[scorer.name][i];
+    results[f.ti].samples[f.ii] = { answer: answers[i], reference: f.item.reference, scores, ...(f.item.tags ? { tags: f.item.tags } : {}) };
+  });
+  for (const r of results) {
+    for (const scorer of scorers) {
+      const s = r.samples.map((x) => x.scores[scorer.name]);
+      r.scores[scorer.name] = s.length ? s.reduce((a, b) => a + b, 0) / s.length : 0;
+    }
+  }
+  return results;
+}

@@ -1,0 +1,205 @@
+/**
+ * The benchmark's main job: for each method and seed, evaluate the base model (row 0), then for
+ * each task in order continue training the same adapter, save it, and evaluate every task's test
+ * set (row t). The base model is loaded once and reused; row 0 is computed once (greedy decoding
+ * of the base model does not depend on the method or seed).
+ *
+ * Resumable: each (method, seed) keeps its finished rows in progress.json and its adapters per
+ * task; training inside a task checkpoints its trainer state. A rerun after a crash or kill
+ * continues where it stopped and gives the same matrix.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import type { Conversation } from '../data/conversation';
+import { loadDataset } from '../data/load';
+import { splitForEval } from '../data/split';
+import { summarizeRuns, type AggregatedMetrics, type ContinualMetrics } from '../metrics';
+import { Model, writeFileAtomic } from '../model/model';
+import { getScorer } from '../scorers';
+import { Tokenizer } from '../tokenizer/tokenizer';
+import { Trainer } from '../train/trainer';
+import type { TrainProgress } from '../native/bindings';
+import { methodLabel, type MethodConfig, type StreamConfig } from './config';
+import { evaluateTasks, type TaskEvaluation, type TestItem } from './evaluate';
+import { replayBuffer } from './replay';
+
+export type StreamEvent =
+  | { type: 'stage'; method: string; seed: number; stage: string; task?: string; row?: number }
+  | { type: 'train'; method: string; seed: number; task: string; progress: TrainProgress }
+  | { type: 'eval'; method: string; seed: number; row: number; done: number; total: number }
+  | { type: 'row'; method: string; seed: number; row: number; scores: number[] }
+  | { type: 'resume'; method: string; seed: number; fromRow: number };
+
+export interface RunOptions {
+  onEvent?: (e: StreamEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface MethodSeedResult {
+  seed: number;
+  /** (T+1) × T accuracy matrix of the primary scorer, in [0, 1]. */
+  matrix: number[][];
+  /** Per scorer name. */
+  matrices: Record<string, number[][]>;
+  metrics: ContinualMetrics;
+  rows: { row: number; evaluations: TaskEvaluation[]; trainSeconds?: number; evalSeconds: number; trainTokensPerSecond?: number }[];
+}
+
+export interface MethodResult {
+  method: string;
+  config: MethodConfig;
+  seeds: MethodSeedResult[];
+  summary: AggregatedMetrics;
+  /** Mean over seeds of the final row, per task. */
+  finalRow: number[];
+}
+
+export interface StreamResults {
+  name: string;
+  tasks: string[];
+  primaryScorer: string;
+  scorers: string[];
+  methods: MethodResult[];
+  config: StreamConfig;
+  environment: Record<string, unknown>;
+  wallSeconds: number;
+}
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'x';
+
+function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+interface SeedProgress {
+  rows: MethodSeedResult['rows'];
+}
+
+export async function runStream(config: StreamConfig, options: RunOptions = {}): Promise<StreamResults> {
+  const started = Date.now();
+  const emit = options.onEvent ?? (() => undefined);
+  fs.mkdirSync(config.output, { recursive: true });
+  const scorers = config.scorers.map((n) => getScorer(n));
+  const primary = scorers[0].name;
+
+  // Data: every task's train conversations and test items, loaded and validated up front.
+  const train: Conversation[][] = [];
+  const tests: { name: string; items: TestItem[] }[] = [];
+  for (const t of config.tasks) {
+    train.push(await loadDataset(t.train, { seed: config.training.seed }));
+    const convs = await loadDataset(t.test, { seed: config.training.seed });
+    tests.push({ name: t.name, items: convs.map((c) => { const e = splitForEval(c); return { prompt: e.prompt, reference: e.reference }; }) });
+  }
+
+  const tokenizer = await Tokenizer.fromDir(config.model);
+  await using model = await Model.load(config.model, { device: config.device, dtype: config.dtype });
+  const evalOptions = (method: string, seed: number, row: number) => ({
+    maxNewTokens: config.generation.maxNewTokens,
+    batchSize: config.generation.batchSize,
+    stop: config.generation.stop,
+    signal: options.signal,
+    onBatch: (done: number, total: number) => emit({ type: 'eval', method, seed, row, done, total }),
+  });
+
+  // Row 0, shared by every method and seed.
+  const baseFile = path.join(config.output, 'base-eval.json');
+  let base = readJson<{ evaluations: TaskEvaluation[]; evalSeconds: number }>(baseFile);
+  if (!base) {
+    emit({ type: 'stage', method: 'base', seed: 0, stage: 'evaluate base model', row: 0 });
+    const t0 = Date.now();
+    const evaluations = await evaluateTasks(model, tokenizer, tests, scorers, evalOptions('base', 0, 0));
+    base = { evaluations, evalSeconds: (Date.now() - t0) / 1000 };
+    writeFileAtomic(baseFile, JSON.stringify(base));
+  }
+
+  const methods: MethodResult[] = [];
+  for (const method of config.methods) {
+    const label = methodLabel(method);
+    const seeds: MethodSeedResult[] = [];
+    for (const seed of config.seeds) {
+      const dir = path.join(config.output, slug(label), `seed-${seed}`);
+      fs.mkdirSync(dir, { recursive: true });
+      const progressFile = path.join(dir, 'progress.json');
+      const progress: SeedProgress = readJson<SeedProgress>(progressFile) ?? { rows: [{ row: 0, evaluations: base.evaluations, evalSeconds: base.evalSeconds }] };
+      const adapterDir = (k: number) => path.join(dir, `task-${k + 1}-${slug(config.tasks[k].name)}`, 'adapter');
+      if (model.tuner) model.removeAdapter();
+      const done = progress.rows.length - 1; // tasks finished
+      if (done > 0) emit({ type: 'resume', method: label, seed, fromRow: done });
+      if (done > 0 && !(method.name === 'seqft' && method.fromBase)) {
+        await model.loadAdapter(adapterDir(done - 1));
+      } else {
+        model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) });
+      }
+      for (let k = done; k < config.tasks.length; k++) {
+        const task = config.tasks[k];
+        if (method.name === 'seqft' && method.fromBase && k > 0) {
+          // the reference's behaviour: a fresh adapter on the base model for every task
+          model.removeAdapter();
+          model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) });
+        }
+        let data = train[k];
+        if (method.name === 'replay') data = [...data, ...replayBuffer(train.slice(0, k), method, seed)];
+        emit({ type: 'stage', method: label, seed, stage: 'train', task: task.name, row: k + 1 });
+        const trainer = new Trainer(model, {
+          ...config.training,
+          seed: config.training.seed + seed,
+          checkpointDir: path.join(dir, `task-${k + 1}-${slug(task.name)}`, 'trainer'),
+          checkpointEvery: config.training.checkpointEvery || 50,
+          resume: true,
+        });
+        const summary = await trainer.fit(data, {
+          tokenizer,
+          signal: options.signal,
+          onProgress: (p) => emit({ type: 'train', method: label, seed, task: task.name, progress: p }),
+        });
+        await model.saveAdapter(adapterDir(k));
+        emit({ type: 'stage', method: label, seed, stage: 'evaluate', task: task.name, row: k + 1 });
+        const t0 = Date.now();
+        const evaluations = await evaluateTasks(model, tokenizer, tests, scorers, evalOptions(label, seed, k + 1));
+        progress.rows.push({
+          row: k + 1,
+          evaluations,
+          trainSeconds: summary.seconds,
+          trainTokensPerSecond: summary.tokens / Math.max(1e-9, summary.seconds),
+          evalSeconds: (Date.now() - t0) / 1000,
+        });
+        writeFileAtomic(progressFile, JSON.stringify(progress));
+        emit({ type: 'row', method: label, seed, row: k + 1, scores: evaluations.map((e) => e.scores[primary]) });
+      }
+      const matrices: Record<string, number[][]> = {};
+      for (const s of scorers) matrices[s.name] = progress.rows.map((r) => r.evaluations.map((e) => e.scores[s.name]));
+      seeds.push({ seed, matrix: matrices[primary], matrices, metrics: summarizeRuns([matrices[primary]]).runs[0], rows: progress.rows });
+    }
+    const { summary } = summarizeRuns(seeds.map((s) => s.matrix));
+    const T = config.tasks.length;
+    const finalRow = Array.from({ length: T }, (_, i) => seeds.reduce((a, s) => a + s.matrix[T][i], 0) / seeds.length);
+    methods.push({ method: label, config: method, seeds, summary, finalRow });
+  }
+  if (model.tuner) model.removeAdapter();
+
+  const { info } = await import('../info.js');
+  const i = info();
+  return {
+    name: config.name,
+    tasks: config.tasks.map((t) => t.name),
+    primaryScorer: primary,
+    scorers: scorers.map((s) => s.name),
+    methods,
+    config,
+    environment: {
+      package: i.packageVersion,
+      node: i.node,
+      torch: i.torch.version,
+      device: config.device,
+      threads: i.threads.intraOp,
+      platform: `${process.platform}-${process.arch}`,
+      date: new Date().toISOString(),
+    },
+    wallSeconds: (Date.now() - started) / 1000,
+  };
+}
