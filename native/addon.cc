@@ -5,6 +5,7 @@
 //   tuners/   one file per tuner (LoRA, ...)
 //   train/    loss, optimizer, schedules, batching, trainer
 //   generate/ KV-cache generation
+//   kernels/  fused ops: CUDA kernels with libtorch references
 //   bindings/ JS classes over the above
 #include "core/errors.h"
 #include "core/exports.h"
@@ -29,6 +30,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   cn::initSafetensors(env, exports);
   cn::Tensor::init(env, exports);
   cn::initModel(env, exports);
+  cn::initKernels(env, exports);
   return exports;
 }
 

@@ -2,6 +2,9 @@
 // Builds the native addon from source with cmake-js against the libtorch the provider finds,
 // then records build metadata next to the binary (build/Release/build-info.json), which the
 // loader and `npm run prebuild` compare with the torch found at run time.
+// CN_BUILD_DIR (default: build/) puts the whole build elsewhere, e.g. build-cuda/ for the CUDA
+// compile check (scripts/check-cuda-build.sh), so it never clobbers the CPU build the loader uses.
+// CN_BUILD_JOBS caps the parallel compile jobs.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -9,15 +12,26 @@ const { spawnSync } = require('node:child_process');
 const { findLibtorch } = require('./libtorch');
 
 const ROOT = path.resolve(__dirname, '..');
-const OUT_DIR = path.join(ROOT, 'build');
+const OUT_DIR = process.env.CN_BUILD_DIR ? path.resolve(ROOT, process.env.CN_BUILD_DIR) : path.join(ROOT, 'build');
 const RELEASE_DIR = path.join(OUT_DIR, 'Release');
 
-/** Extra CMake definitions for a CUDA libtorch (see shared/design/cuda-build.md). */
-function cudaDefinitions(torch) {
+/** Extra CMake definitions for a CUDA libtorch (docs/cuda.md). */
+function cudaDefinitions(torch, env = process.env) {
   const defs = {};
-  const toolkit = process.env.CUDA_HOME || process.env.CUDA_PATH || '/usr/local/cuda';
+  const toolkit = env.CUDA_HOME || env.CUDA_PATH || '/usr/local/cuda';
+  // The toolkit's own directory: `nvcc` on PATH may be a wrapper script, from which torch's
+  // FindCUDA guesses the wrong root.
+  if (!fs.existsSync(path.join(toolkit, 'bin/nvcc'))) {
+    throw new Error(
+      `continual-next: torch ${torch.fullVersion} has CUDA ${torch.cuda}, which needs the CUDA toolkit (nvcc) to build ` +
+        `the addon, and ${path.join(toolkit, 'bin/nvcc')} does not exist. Set CUDA_HOME to the toolkit, or use a CPU torch.`,
+    );
+  }
   defs.CUDA_TOOLKIT_ROOT_DIR = fs.realpathSync(toolkit);
   defs.CMAKE_CUDA_COMPILER = path.join(defs.CUDA_TOOLKIT_ROOT_DIR, 'bin/nvcc');
+  // torch ignores CMAKE_CUDA_ARCHITECTURES; its fallback list starts below what nvcc 13 accepts.
+  // Default: Hopper (H100/H200). Several: TORCH_CUDA_ARCH_LIST="8.0;9.0".
+  defs.TORCH_CUDA_ARCH_LIST = env.TORCH_CUDA_ARCH_LIST || '9.0';
   // pip's nvidia-* wheels carry the headers (cublas, nccl) and libs the toolkit may lack.
   const sitePackages = path.dirname(torch.root);
   const includes = [];
@@ -43,7 +57,6 @@ function build({ quiet = false } = {}) {
     ...(torch.cuda ? cudaDefinitions(torch) : {}),
   };
   const env = { ...process.env };
-  if (torch.cuda && !env.TORCH_CUDA_ARCH_LIST) env.TORCH_CUDA_ARCH_LIST = '9.0';
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
   const jobs = String(Math.max(1, Math.min(os.availableParallelism(), Number(process.env.CN_BUILD_JOBS) || 64)));
   const args = [cmakeJs, 'build', '--out', OUT_DIR, '--parallel', jobs];
@@ -75,7 +88,7 @@ function buildInfo(torch, packageVersion) {
   };
 }
 
-module.exports = { build, buildInfo, RELEASE_DIR };
+module.exports = { build, buildInfo, cudaDefinitions, RELEASE_DIR, OUT_DIR };
 
 if (require.main === module) {
   try {

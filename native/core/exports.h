@@ -8,4 +8,5 @@ void initInfo(Napi::Env env, Napi::Object exports);
 void initDiagnostics(Napi::Env env, Napi::Object exports);
 void initSafetensors(Napi::Env env, Napi::Object exports);
 void initModel(Napi::Env env, Napi::Object exports);
+void initKernels(Napi::Env env, Napi::Object exports);
 }  // namespace cn

@@ -92,6 +92,42 @@ export interface NativeSafetensors {
   save(path: string, tensors: Record<string, NativeTensor>, metadata?: Record<string, string>): Promise<void>;
 }
 
+/** Which implementation of a fused op to run (native/kernels/kernels.h). */
+export type KernelImpl = 'auto' | 'reference' | 'cuda';
+
+export interface KernelOptions {
+  /** 'auto' (default): the CUDA kernel for CUDA tensors it supports, else the libtorch reference. */
+  impl?: KernelImpl;
+  /** Moves the inputs there first ('cpu', 'cuda', 'cuda:N'). */
+  device?: string;
+  /** Casts the floating inputs to this dtype first. */
+  dtype?: DType;
+  /** When given, runs output.backward(gradOutput) and returns the inputs' gradients. */
+  gradOutput?: NativeTensor;
+}
+
+/** Output and input gradients of a fused op, as float32 CPU tensors. */
+export interface KernelResult<G extends string> {
+  output: NativeTensor;
+  /** Empty without gradOutput. */
+  grads: Partial<Record<G, NativeTensor>>;
+}
+
+/** native/kernels/kernels_binding.cc: the fused ops, for tests and diagnostics. */
+export interface NativeKernels {
+  /** Whether this binary has the CUDA kernels compiled in (built against a CUDA libtorch). */
+  readonly cudaBuilt: boolean;
+  /** weight * (x.float() * rsqrt(mean(x.float()^2, -1) + eps)).to(x.dtype) */
+  rmsNorm(x: NativeTensor, weight: NativeTensor, eps: number, options?: KernelOptions): Promise<KernelResult<'x' | 'weight'>>;
+  /** silu(gate) * up */
+  swiglu(gate: NativeTensor, up: NativeTensor, options?: KernelOptions): Promise<KernelResult<'gate' | 'up'>>;
+  /**
+   * x * cos + rotate_half(x) * sin; x [B, H, S, D], cos/sin broadcastable to x. layout 'bshd': x is
+   * given as [B, S, H, D] and the op runs on the strided view x.transpose(1, 2) (as the decoder does).
+   */
+  rope(x: NativeTensor, cos: NativeTensor, sin: NativeTensor, options?: KernelOptions & { layout?: 'bhsd' | 'bshd' }): Promise<KernelResult<'x'>>;
+}
+
 export interface NativeBindings {
   registerErrorClasses(classes: Record<string, new (message: string) => Error>): void;
   info(): NativeInfo;
@@ -100,6 +136,7 @@ export interface NativeBindings {
   safetensors: NativeSafetensors;
   Tensor: NativeTensorClass;
   Model: NativeModelClass;
+  kernels: NativeKernels;
 }
 
 /** The preload helper: loads a shared library globally (RTLD_GLOBAL) and keeps it loaded. */

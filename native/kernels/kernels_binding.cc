@@ -1,0 +1,156 @@
+// JS surface of native/kernels for tests and diagnostics:
+//   kernels.cudaBuilt                                   whether the CUDA kernels are compiled in
+//   kernels.rmsNorm(x, weight, eps, options?)           -> Promise<{ output, grads }>
+//   kernels.swiglu(gate, up, options?)
+//   kernels.rope(x, cos, sin, options?)                 (options.layout: 'bhsd' | 'bshd')
+// options: { impl?: 'auto' | 'reference' | 'cuda', device?: 'cpu' | 'cuda[:N]', dtype?: DType,
+//            gradOutput?: Tensor }. Inputs are moved to `device` and cast to `dtype` (floating
+// inputs only) first. With gradOutput, output.backward(gradOutput) runs and `grads` holds the
+// gradient of each differentiable input by name. Results come back as float32 CPU tensors
+// (exact for float16/bfloat16 values).
+#include "core/async.h"
+#include "core/dtype.h"
+#include "core/errors.h"
+#include "core/exports.h"
+#include "core/tensor.h"
+#include "kernels/rms_norm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
+
+namespace cn {
+namespace {
+
+struct OpArgs {
+  kernels::Impl impl = kernels::Impl::Auto;
+  std::optional<at::Device> device;
+  std::optional<at::ScalarType> dtype;
+  at::Tensor gradOutput;
+};
+
+struct OpResult {
+  at::Tensor output;
+  std::vector<std::pair<std::string, at::Tensor>> grads;
+};
+
+OpArgs parseArgs(const Napi::Value& value, const std::string& op) {
+  OpArgs a;
+  if (value.IsUndefined() || value.IsNull()) return a;
+  if (!value.IsObject()) fail(code::kInvalidArgument, "kernels." + op + ": options must be an object", {{"field", "options"}});
+  Napi::Object o = value.As<Napi::Object>();
+  auto str = [&](const char* key) -> std::optional<std::string> {
+    Napi::Value v = o.Get(key);
+    if (v.IsUndefined() || v.IsNull()) return std::nullopt;
+    if (!v.IsString()) fail(code::kInvalidArgument, std::string("kernels.") + op + ": " + key + " must be a string", {{"field", key}});
+    return v.As<Napi::String>().Utf8Value();
+  };
+  if (auto s = str("impl")) a.impl = kernels::parseImpl(*s);
+  if (auto s = str("device")) a.device = parseDevice(*s);
+  if (auto s = str("dtype")) a.dtype = parseDtype(*s);
+  Napi::Value g = o.Get("gradOutput");
+  if (!g.IsUndefined() && !g.IsNull()) a.gradOutput = Tensor::unwrap(g, "gradOutput");
+  return a;
+}
+
+at::Tensor prepare(const at::Tensor& t, const OpArgs& a) {
+  at::Tensor out = t;
+  if (a.device) out = out.to(*a.device);
+  if (a.dtype && at::isFloatingType(out.scalar_type())) out = out.to(*a.dtype);
+  return out.detach();
+}
+
+using OpFn = std::function<at::Tensor(const std::vector<at::Tensor>&, kernels::Impl)>;
+
+// Runs `fn` on a worker thread over the prepared inputs; `names[i]` names input i and
+// `differentiable[i]` says whether its gradient is wanted.
+Napi::Value runOp(const Napi::CallbackInfo& cb, const std::string& op, std::vector<std::string> names,
+                  std::vector<bool> differentiable, size_t optionsIndex, OpFn fn) {
+  Napi::Env env = cb.Env();
+  std::vector<at::Tensor> inputs;
+  for (size_t i = 0; i < names.size(); ++i) inputs.push_back(Tensor::unwrap(cb[i], names[i].c_str()));
+  OpArgs args = parseArgs(cb[optionsIndex], op);
+  return runAsync<OpResult>(
+      env,
+      [inputs, names, differentiable, args, fn]() {
+        at::AutoGradMode gradMode(args.gradOutput.defined());
+        std::vector<at::Tensor> xs;
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          at::Tensor t = prepare(inputs[i], args);
+          if (args.gradOutput.defined() && differentiable[i]) t.requires_grad_(true);
+          xs.push_back(t);
+        }
+        OpResult r;
+        at::Tensor out = fn(xs, args.impl);
+        if (args.gradOutput.defined()) {
+          out.backward(args.gradOutput.to(out.device(), out.scalar_type()));
+          for (size_t i = 0; i < xs.size(); ++i) {
+            if (!differentiable[i]) continue;
+            at::Tensor g = xs[i].grad();
+            if (!g.defined()) g = at::zeros_like(xs[i]);
+            r.grads.emplace_back(names[i], g.detach().to(at::kCPU, at::kFloat));
+          }
+        }
+        r.output = out.detach().to(at::kCPU, at::kFloat);
+        return r;
+      },
+      [](Napi::Env env, OpResult& r) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("output", Tensor::wrap(env, r.output));
+        Napi::Object grads = Napi::Object::New(env);
+        for (auto& [name, g] : r.grads) grads.Set(name, Tensor::wrap(env, g));
+        o.Set("grads", grads);
+        return o;
+      });
+}
+
+double numberArg(const Napi::CallbackInfo& cb, size_t i, const char* what) {
+  if (cb.Length() <= i || !cb[i].IsNumber()) fail(code::kInvalidArgument, std::string(what) + " must be a number", {{"field", what}});
+  return cb[i].As<Napi::Number>().DoubleValue();
+}
+
+Napi::Value rmsNorm(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    const double eps = numberArg(cb, 2, "eps");
+    return runOp(cb, "rmsNorm", {"x", "weight"}, {true, true}, 3,
+                 [eps](const std::vector<at::Tensor>& t, kernels::Impl impl) { return kernels::rmsNorm(t[0], t[1], eps, impl); });
+  });
+}
+
+Napi::Value swiglu(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    return runOp(cb, "swiglu", {"gate", "up"}, {true, true}, 2,
+                 [](const std::vector<at::Tensor>& t, kernels::Impl impl) { return kernels::swiglu(t[0], t[1], impl); });
+  });
+}
+
+// options.layout 'bshd': x is given as [B, S, H, D] and the op runs on its transposed view
+// x.transpose(1, 2) (the decoder's q/k layout: strided, no copy); the output is [B, H, S, D].
+Napi::Value rope(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    bool bshd = false;
+    if (cb.Length() > 3 && cb[3].IsObject()) {
+      Napi::Value layout = cb[3].As<Napi::Object>().Get("layout");
+      if (layout.IsString()) {
+        const std::string l = layout.As<Napi::String>().Utf8Value();
+        if (l != "bhsd" && l != "bshd") fail(code::kInvalidArgument, "kernels.rope: layout must be 'bhsd' or 'bshd'", {{"field", "layout"}});
+        bshd = l == "bshd";
+      }
+    }
+    return runOp(cb, "rope", {"x", "cos", "sin"}, {true, false, false}, 3,
+                 [bshd](const std::vector<at::Tensor>& t, kernels::Impl impl) {
+                   return kernels::rope(bshd ? t[0].transpose(1, 2) : t[0], t[1], t[2], impl);
+                 });
+  });
+}
+
+}  // namespace
+
+void initKernels(Napi::Env env, Napi::Object exports) {
+  Napi::Object k = Napi::Object::New(env);
+  k.Set("cudaBuilt", Napi::Boolean::New(env, kernels::cudaBuilt()));
+  k.Set("rmsNorm", Napi::Function::New(env, rmsNorm, "rmsNorm"));
+  k.Set("swiglu", Napi::Function::New(env, swiglu, "swiglu"));
+  k.Set("rope", Napi::Function::New(env, rope, "rope"));
+  exports.Set("kernels", k);
+}
+
+}  // namespace cn

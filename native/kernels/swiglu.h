@@ -1,0 +1,14 @@
+// SwiGLU, the gated MLP activation of LLaMA/Qwen2: silu(gate) * up, elementwise.
+#pragma once
+#include "kernels/kernels.h"
+
+namespace cn::kernels {
+
+// CUDA kernel when: CUDA tensors of one shape and dtype (float32/float16/bfloat16).
+// Differentiable in gate and up on both paths (once on the CUDA path).
+at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up, Impl impl = Impl::Auto);
+
+// The reference (swiglu_ref.cc): at::silu(gate) * up, as native/models/decoder.cc computes it.
+at::Tensor swigluReference(const at::Tensor& gate, const at::Tensor& up);
+
+}  // namespace cn::kernels

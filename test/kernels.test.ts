@@ -1,0 +1,332 @@
+/**
+ * Fused ops (native/kernels): each libtorch reference against PyTorch's autograd (HF's way of
+ * writing the op) and against finite differences; on a CUDA machine, each CUDA kernel against
+ * its reference, forward and backward, in float32, bfloat16 and float16.
+ */
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+import { DeviceError, InvalidArgumentError, info, loadNative } from '../ts/index';
+import type { DType, KernelOptions, KernelResult, NativeTensor } from '../ts/native/bindings';
+import { ROOT } from './helpers/run';
+
+type Op = 'rmsNorm' | 'swiglu' | 'rope';
+
+interface Spec {
+  shape: number[];
+  data: Float32Array;
+}
+
+interface Case {
+  name: string;
+  op: Op;
+  inputs: Record<string, Spec>;
+  eps?: number;
+  layout?: 'bhsd' | 'bshd';
+  gradOutput: Spec;
+}
+
+const DIFFERENTIABLE: Record<Op, string[]> = { rmsNorm: ['x', 'weight'], swiglu: ['gate', 'up'], rope: ['x'] };
+
+// ---- data ----------------------------------------------------------------------------------------
+
+/** Deterministic standard-normal-ish values (mulberry32 + Box-Muller). */
+function randn(seed: number, n: number, scale = 1, shift = 0): Float32Array {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; ++i) {
+    const u = Math.max(next(), 1e-12), v = next();
+    out[i] = shift + scale * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+  return out;
+}
+
+const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const spec = (shape: number[], seed: number, scale = 1, shift = 0): Spec => ({ shape, data: randn(seed, numel(shape), scale, shift) });
+
+/** cos/sin [B, 1, S, D] as the decoder makes them: positions * inv_freq, halves duplicated. */
+function rotary(batch: number, seq: number, dim: number, offsets: number[]): { cos: Spec; sin: Spec } {
+  const cos = new Float32Array(batch * seq * dim), sin = new Float32Array(batch * seq * dim);
+  for (let b = 0; b < batch; ++b) {
+    for (let s = 0; s < seq; ++s) {
+      for (let i = 0; i < dim; ++i) {
+        const f = (s + offsets[b]) / Math.pow(10000, (2 * (i % (dim / 2))) / dim);
+        cos[(b * seq + s) * dim + i] = Math.cos(f);
+        sin[(b * seq + s) * dim + i] = Math.sin(f);
+      }
+    }
+  }
+  return { cos: { shape: [batch, 1, seq, dim], data: cos }, sin: { shape: [batch, 1, seq, dim], data: sin } };
+}
+
+function rmsNormCase(name: string, lead: number[], cols: number, seed: number): Case {
+  const shape = [...lead, cols];
+  return {
+    name,
+    op: 'rmsNorm',
+    eps: 1e-6,
+    inputs: { x: spec(shape, seed, 1.5, 0.2), weight: spec([cols], seed + 1, 0.1, 1) },
+    gradOutput: spec(shape, seed + 2),
+  };
+}
+
+function swigluCase(name: string, shape: number[], seed: number): Case {
+  return { name, op: 'swiglu', inputs: { gate: spec(shape, seed, 2), up: spec(shape, seed + 1) }, gradOutput: spec(shape, seed + 2) };
+}
+
+function ropeCase(name: string, [b, h, s, d]: number[], seed: number, options: { general?: boolean; layout?: 'bshd' } = {}): Case {
+  const { cos, sin } = options.general
+    ? { cos: spec([1, 1, s, d], seed + 3), sin: spec([1, 1, s, d], seed + 4) } // arbitrary values, broadcast over B too
+    : rotary(b, s, d, Array.from({ length: b }, (_, i) => 3 * i));
+  const xShape = options.layout === 'bshd' ? [b, s, h, d] : [b, h, s, d];
+  return { name, op: 'rope', layout: options.layout, inputs: { x: spec(xShape, seed), cos, sin }, gradOutput: spec([b, h, s, d], seed + 2) };
+}
+
+// ---- running ops ---------------------------------------------------------------------------------
+
+const native = loadNative();
+const kernels = native.kernels;
+
+function tensor(s: Spec): NativeTensor {
+  return native.Tensor.fromArray(s.data, s.shape, 'float32');
+}
+
+interface Result {
+  output: Float32Array;
+  grads: Record<string, Float32Array>;
+}
+
+async function runCase(c: Case, options: KernelOptions, withGrad = true): Promise<Result> {
+  const inputs = Object.fromEntries(Object.entries(c.inputs).map(([n, s]) => [n, tensor(s)]));
+  const gradOutput = withGrad ? tensor(c.gradOutput) : undefined;
+  const opts = { ...options, gradOutput };
+  let r: KernelResult<string>;
+  try {
+    if (c.op === 'rmsNorm') r = await kernels.rmsNorm(inputs.x, inputs.weight, c.eps ?? 1e-6, opts);
+    else if (c.op === 'swiglu') r = await kernels.swiglu(inputs.gate, inputs.up, opts);
+    else r = await kernels.rope(inputs.x, inputs.cos, inputs.sin, { ...opts, layout: c.layout });
+  } finally {
+    for (const t of Object.values(inputs)) t.dispose();
+    gradOutput?.dispose();
+  }
+  const out: Result = { output: r.output.toArray() as Float32Array, grads: {} };
+  r.output.dispose();
+  for (const [n, g] of Object.entries(r.grads)) {
+    out.grads[n] = g!.toArray() as Float32Array;
+    g!.dispose();
+  }
+  return out;
+}
+
+/** Every |a - e| <= tol * max|e| (a scale-aware bound: wrong indexing or math gives O(1) errors). */
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, label: string): void {
+  expect(actual.length, `${label}: length`).to.equal(expected.length);
+  let scale = 0;
+  for (let i = 0; i < expected.length; ++i) scale = Math.max(scale, Math.abs(expected[i]));
+  let worst = -1, worstErr = 0;
+  for (let i = 0; i < expected.length; ++i) {
+    const err = Math.abs(actual[i] - expected[i]);
+    if (!(err <= worstErr)) {
+      worstErr = err;
+      worst = i;
+    }
+  }
+  expect(Number.isFinite(scale) && scale > 0, `${label}: expected values are finite and not all zero`).to.equal(true);
+  expect(worstErr, `${label}: max |diff| ${worstErr} at ${worst} (${actual[worst]} vs ${expected[worst]}), scale ${scale}`).to.be.at.most(tol * scale);
+}
+
+// ---- cases ---------------------------------------------------------------------------------------
+
+const CPU_CASES: Case[] = [
+  rmsNormCase('rmsNorm [2,3,64]', [2, 3], 64, 11),
+  rmsNormCase('rmsNorm [5,37] (odd width)', [5], 37, 21),
+  swigluCase('swiglu [3,5,24]', [3, 5, 24], 31),
+  swigluCase('swiglu [7,13] (odd size)', [7, 13], 41),
+  ropeCase('rope [2,3,5,16] decoder cos/sin', [2, 3, 5, 16], 51),
+  ropeCase('rope [2,2,4,6] general cos/sin, broadcast batch', [2, 2, 4, 6], 61, { general: true }),
+  ropeCase('rope [2,3,5,16] strided (bshd view)', [2, 3, 5, 16], 71, { layout: 'bshd' }),
+];
+
+function pythonReference(cases: Case[], dtypes: DType[]): Result[] {
+  const payload = dtypes.flatMap((dtype) =>
+    cases.map((c) => ({
+      op: c.op,
+      dtype,
+      eps: c.eps,
+      layout: c.layout,
+      inputs: Object.fromEntries(Object.entries(c.inputs).map(([n, s]) => [n, { shape: s.shape, data: Array.from(s.data) }])),
+      gradOutput: { shape: c.gradOutput.shape, data: Array.from(c.gradOutput.data) },
+    })),
+  );
+  const r = spawnSync('python3', [path.join(ROOT, 'test', 'python', 'kernels_reference.py')], {
+    input: JSON.stringify(payload),
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+    timeout: 120_000,
+  });
+  if (r.status !== 0) throw new Error(`kernels_reference.py failed (${r.status}):\n${r.stderr}`);
+  const parsed = JSON.parse(r.stdout) as { output: number[]; grads: Record<string, number[]> }[];
+  return parsed.map((p) => ({
+    output: Float32Array.from(p.output),
+    grads: Object.fromEntries(Object.entries(p.grads).map(([n, g]) => [n, Float32Array.from(g)])),
+  }));
+}
+
+// ---- tests ---------------------------------------------------------------------------------------
+
+describe('fused kernels (native/kernels)', function () {
+  this.timeout(120_000);
+
+  describe('reference ops against PyTorch autograd (HF formulation)', () => {
+    const dtypes: DType[] = ['float32', 'bfloat16'];
+    let expected: Result[] = [];
+    before(function () {
+      this.timeout(120_000);
+      expected = pythonReference(CPU_CASES, dtypes);
+    });
+    dtypes.forEach((dtype, di) => {
+      // float32: same math up to summation order; bfloat16: within about one bf16 rounding.
+      const tol = dtype === 'float32' ? 2e-6 : 1 / 64;
+      CPU_CASES.forEach((c, ci) => {
+        it(`${c.name} ${dtype}: output and gradients`, async () => {
+          const want = expected[di * CPU_CASES.length + ci];
+          const got = await runCase(c, { impl: 'reference', dtype });
+          expectClose(got.output, want.output, tol, 'output');
+          expect(Object.keys(got.grads).sort()).to.deep.equal([...DIFFERENTIABLE[c.op]].sort());
+          for (const n of DIFFERENTIABLE[c.op]) expectClose(got.grads[n], want.grads[n], dtype === 'float32' ? 1e-5 : 1 / 32, `grad ${n}`);
+        });
+      });
+    });
+  });
+
+  describe('reference gradients against finite differences (float64)', () => {
+    // d/dh sum(op(inputs + h v) * gradOutput) at h = 0, for a random direction v per input.
+    for (const c of CPU_CASES) {
+      it(`${c.name}`, async () => {
+        const analytic = await runCase(c, { impl: 'reference', dtype: 'float64' });
+        for (const name of DIFFERENTIABLE[c.op]) {
+          const base = c.inputs[name];
+          const v = randn(999, base.data.length);
+          const h = 1e-3;
+          const objective = async (sign: number) => {
+            const moved = { ...c, inputs: { ...c.inputs, [name]: { shape: base.shape, data: base.data.map((x, i) => x + sign * h * v[i]) } } };
+            const r = await runCase(moved, { impl: 'reference', dtype: 'float64' }, false);
+            return r.output.reduce((acc, y, i) => acc + y * c.gradOutput.data[i], 0);
+          };
+          const numeric = ((await objective(1)) - (await objective(-1))) / (2 * h);
+          const g = analytic.grads[name];
+          const exact = g.reduce((acc, gi, i) => acc + gi * v[i], 0);
+          const norm = Math.sqrt(g.reduce((a, gi) => a + gi * gi, 0) * v.reduce((a, vi) => a + vi * vi, 0));
+          expect(Math.abs(numeric - exact), `${name}: numeric ${numeric} vs autograd ${exact}`).to.be.at.most(2e-3 * norm + 1e-6);
+        }
+      });
+    }
+  });
+
+  describe('dispatch', () => {
+    it("'auto' on CPU tensors runs the reference (identical results)", async () => {
+      for (const c of CPU_CASES) {
+        const a = await runCase(c, { impl: 'auto' });
+        const r = await runCase(c, { impl: 'reference' });
+        expect(Array.from(a.output)).to.deep.equal(Array.from(r.output));
+        for (const n of DIFFERENTIABLE[c.op]) expect(Array.from(a.grads[n])).to.deep.equal(Array.from(r.grads[n]));
+      }
+    });
+
+    it("'cuda' on CPU tensors is a DeviceError naming the reason", async () => {
+      for (const c of CPU_CASES.slice(0, 3)) {
+        const err = await runCase(c, { impl: 'cuda' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).to.be.instanceOf(DeviceError);
+        expect((err as Error).message).to.match(kernels.cudaBuilt ? /needs CUDA tensors/ : /not in this build/);
+      }
+    });
+
+    it('rejects an unknown impl and bad arguments with typed errors', async () => {
+      const c = CPU_CASES[0];
+      const err = await runCase(c, { impl: 'fastest' as never }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(InvalidArgumentError);
+      const x = tensor(c.inputs.x), w = tensor(c.inputs.weight);
+      try {
+        expect(() => kernels.rmsNorm(x, w, 'small' as never)).to.throw(InvalidArgumentError, /eps/);
+        expect(() => kernels.rope(x, w, w, { layout: 'hsd' as never })).to.throw(InvalidArgumentError, /layout/);
+      } finally {
+        x.dispose();
+        w.dispose();
+      }
+    });
+
+    it('reports whether the CUDA kernels are compiled in, consistently with info()', () => {
+      expect(kernels.cudaBuilt).to.equal(info().build.cuda);
+    });
+  });
+
+  describe('CUDA kernels against the reference [gpu]', function () {
+    const GPU_CASES: Case[] = [
+      ...CPU_CASES,
+      rmsNormCase('rmsNorm [3000,256] (more rows than blocks)', [3000], 256, 101),
+      rmsNormCase('rmsNorm [4,4096]', [4], 4096, 111),
+      rmsNormCase('rmsNorm [6,20000] (too wide: reference)', [6], 20000, 115),
+      swigluCase('swiglu [4,333,129] (unaligned)', [4, 333, 129], 121),
+      swigluCase('swiglu [8,64,1024]', [8, 64, 1024], 131),
+      ropeCase('rope [2,8,96,128] strided (bshd view)', [2, 8, 96, 128], 141, { layout: 'bshd' }),
+      ropeCase('rope [1,4,33,64] general cos/sin', [1, 4, 33, 64], 151, { general: true }),
+    ];
+    const gpu = info().torch.cudaAvailable && kernels.cudaBuilt;
+    before(function () {
+      if (!gpu) this.skip();
+    });
+    const tolerances: Record<string, { out: number; grad: number }> = {
+      float32: { out: 1e-5, grad: 1e-4 },
+      bfloat16: { out: 1 / 64, grad: 1 / 32 },
+      float16: { out: 1 / 512, grad: 1 / 256 },
+    };
+    for (const dtype of ['float32', 'bfloat16', 'float16'] as DType[]) {
+      for (const c of GPU_CASES) {
+        it(`${c.name} ${dtype}: kernel vs reference, forward and backward`, async () => {
+          const ref = await runCase(c, { impl: 'reference', device: 'cuda', dtype });
+          const wide = c.name.includes('too wide');
+          const cu = await runCase(c, { impl: wide ? 'auto' : 'cuda', device: 'cuda', dtype });
+          const tol = tolerances[dtype];
+          expectClose(cu.output, ref.output, tol.out, 'output');
+          for (const n of DIFFERENTIABLE[c.op]) expectClose(cu.grads[n], ref.grads[n], tol.grad, `grad ${n}`);
+          if (!wide) {
+            // 'auto' on CUDA tensors takes the kernel: deterministic, so bit-identical to 'cuda'.
+            const auto = await runCase(c, { impl: 'auto', device: 'cuda', dtype });
+            expect(Array.from(auto.output)).to.deep.equal(Array.from(cu.output));
+            for (const n of DIFFERENTIABLE[c.op]) expect(Array.from(auto.grads[n])).to.deep.equal(Array.from(cu.grads[n]));
+          }
+        });
+      }
+    }
+
+    it("'cuda' refuses what the kernel cannot take, saying why", async () => {
+      const x = native.Tensor.fromArray(new Float32Array(20000), [1, 20000], 'float32');
+      const w = native.Tensor.fromArray(new Float32Array(20000), [20000], 'float32');
+      try {
+        const err = await kernels.rmsNorm(x, w, 1e-6, { impl: 'cuda', device: 'cuda' }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).to.be.instanceOf(InvalidArgumentError);
+        expect((err as Error).message).to.match(/last dimension above/);
+      } finally {
+        x.dispose();
+        w.dispose();
+      }
+    });
+  });
+});
