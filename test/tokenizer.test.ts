@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -473,5 +474,25 @@ describe('tokenizer: Rust regex and Split compatibility', function () {
     expect(splitLikeRust('a-b--c', re, 'mergedwithprevious', true)).to.deep.equal(['a', '-b', '-', '-c']);
     expect(splitLikeRust('a-b--c', re, 'mergedwithnext', true)).to.deep.equal(['a-', 'b-', '-', 'c']);
     expect(splitLikeRust('a-b--c', re, 'contiguous', true)).to.deep.equal(['a', '-', 'b', '--', 'c']);
+  });
+});
+
+describe('tokenizer: fixture script', function () {
+  it('regenerates the committed fixtures byte for byte (Python tokenizers/transformers)', async function () {
+    const probe = spawnSync('python3', ['-c', 'import tokenizers, transformers'], { stdio: 'ignore' });
+    if (probe.status !== 0) this.skip();
+    this.timeout(120_000);
+    const out = await fs.mkdtemp(path.join(os.tmpdir(), 'cn-tokfx-'));
+    execFileSync('python3', [path.join(ROOT, 'scripts', 'fixtures', 'make_tokenizer_fixtures.py'), QWEN_DIR, out], { stdio: 'pipe' });
+    const files = [
+      'qwen3.json', 'tiny-bpe.json', 'tiny-bpe/tokenizer.json', 'tiny-bpe/tokenizer_config.json',
+      'added-tokens.json', 'added-tokens/tokenizer.json',
+    ];
+    for (const f of files) {
+      const fresh = await fs.readFile(path.join(out, f), 'utf8');
+      const committed = await fs.readFile(path.join(FIXTURES, f), 'utf8');
+      expect(fresh === committed, `${f} differs from a fresh run of the fixture script`).to.equal(true);
+    }
+    await fs.rm(out, { recursive: true, force: true });
   });
 });

@@ -71,7 +71,7 @@ const llama3 = `{{- bos_token -}}
 /**
  * Baichuan 2 chat: user turns follow `<reserved_106>`, assistant turns follow `<reserved_107>`
  * (ids 195 and 196 in its vocabulary); the system prompt is plain text at the start. Each answer
- * ends with EOS (Baichuan's own code adds EOS only after the last one).
+ * ends with EOS (ms-swift's baichuan template ends only the last one with EOS).
  */
 const baichuan2 = `{%- if messages[0].role == 'system' -%}
 {{- messages[0].content -}}{%- set rest = messages[1:] -%}

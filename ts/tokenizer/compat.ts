@@ -347,6 +347,10 @@ function escapeRegExp(s: string): string {
  * `tokenizerJson` is modified in place.
  */
 export function buildLibTokenizer(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>): LibTokenizer {
+  const modelCfg = tokenizerJson['model'] as Record<string, unknown>;
+  if (modelCfg['type'] === 'BPE' && typeof modelCfg['continuing_subword_prefix'] === 'string' && modelCfg['continuing_subword_prefix'] !== '') {
+    throw new Error('BPE models with a continuing_subword_prefix are not supported');
+  }
   for (const key of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) {
     translatePatterns(tokenizerJson[key]);
   }
@@ -355,7 +359,7 @@ export function buildLibTokenizer(tokenizerJson: Record<string, unknown>, tokeni
   const config = { ...tokenizerConfig, chat_template: null };
   const Ctor = tokenizers.PreTrainedTokenizer as unknown as new (j: unknown, c: unknown) => LibTokenizer;
   const tok = new Ctor(tokenizerJson, config);
-  const model = tokenizerJson['model'] as Record<string, unknown>;
+  const model = modelCfg;
   const internals = tok as unknown as LibInternals;
   if (model['type'] === 'WordLevel') {
     // The library has no WordLevel model; its fallback takes the unknown token from
