@@ -86,6 +86,8 @@ export const streamConfigSchema = z
   .object({
     name: z.string().default('stream'),
     model: z.string().min(1),
+    /** A built-in template name or Jinja source, for models whose tokenizer has no chat template. */
+    chatTemplate: z.string().optional(),
     device: z.string().default('cpu'),
     dtype: z.enum(['float32', 'bfloat16', 'float16']).default('float32'),
     tuner: tunerSchema.default({ type: 'lora' } as never),
@@ -130,10 +132,13 @@ export function applySwiftAliases(raw: Record<string, unknown>): Record<string, 
       if (flag in holder) {
         const value = holder[flag];
         delete holder[flag];
-        setPath(out, target, target === 'tuner.type' && value === 'lora' ? 'lora' : value);
+        setPath(out, target, value);
       }
     }
   }
+  // lora_rank & co. without train_type mean LoRA, as in ms-swift
+  const tuner = out.tuner as Record<string, unknown> | undefined;
+  if (tuner && typeof tuner === 'object' && tuner.type === undefined) tuner.type = 'lora';
   return out;
 }
 

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import type { Conversation } from '../data/conversation';
+import { info } from '../info';
 import { loadDataset } from '../data/load';
 import { splitForEval } from '../data/split';
 import { summarizeRuns, type AggregatedMetrics, type ContinualMetrics } from '../metrics';
@@ -96,7 +97,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
     tests.push({ name: t.name, items: convs.map((c) => { const e = splitForEval(c); return { prompt: e.prompt, reference: e.reference }; }) });
   }
 
-  const tokenizer = await Tokenizer.fromDir(config.model);
+  const tokenizer = await Tokenizer.fromDir(config.model, config.chatTemplate ? { chatTemplate: config.chatTemplate } : {});
   await using model = await Model.load(config.model, { device: config.device, dtype: config.dtype });
   const evalOptions = (method: string, seed: number, row: number) => ({
     maxNewTokens: config.generation.maxNewTokens,
@@ -182,7 +183,6 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
   }
   if (model.tuner) model.removeAdapter();
 
-  const { info } = await import('../info.js');
   const i = info();
   return {
     name: config.name,

@@ -1,0 +1,130 @@
+/**
+ * The stream runner end to end on a tiny model (random Qwen2 saved by transformers, a small
+ * real BPE tokenizer): the matrix, the outputs, methods side by side, and resuming after a kill.
+ */
+import { expect } from 'chai';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { AbortError, ConfigError, parseStreamConfig, readStreamConfig, runStream, writeResults } from '../ts/index';
+import type { StreamConfigInput } from '../ts/index';
+import { cli, python, ROOT, tmpDir } from './helpers/run';
+
+const TOKENIZER = path.join(ROOT, 'test', 'fixtures', 'tokenizer', 'tiny-bpe');
+
+function makeModel(dir: string): void {
+  python(
+    `
+import sys, torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+torch.manual_seed(0)
+cfg = Qwen2Config(vocab_size=400, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  intermediate_size=64, tie_word_embeddings=True, eos_token_id=2, pad_token_id=3)
+Qwen2ForCausalLM(cfg).save_pretrained(sys.argv[1], safe_serialization=True)
+`,
+    [dir],
+  );
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(TOKENIZER, f), path.join(dir, f));
+}
+
+function writeTasks(dir: string): StreamConfigInput['tasks'] {
+  const words = ['red', 'blue', 'green', 'gold', 'grey', 'pink'];
+  return ['one', 'two', 'three'].map((name, t) => {
+    const line = (q: string, a: string) => JSON.stringify({ messages: [{ role: 'user', content: q }, { role: 'assistant', content: a }] });
+    const train = words.map((w, i) => line(`what is item ${i} in ${name}?`, words[(i + t) % words.length]));
+    const test = words.slice(0, 3).map((w, i) => line(`tell me item ${i} in ${name}`, words[(i + t) % words.length]));
+    fs.mkdirSync(path.join(dir, name));
+    fs.writeFileSync(path.join(dir, name, 'train.jsonl'), train.join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, name, 'test.jsonl'), test.join('\n') + '\n');
+    return { name, train: `${name}/train.jsonl`, test: `${name}/test.jsonl` };
+  });
+}
+
+describe('stream runner', function () {
+  this.timeout(300_000);
+  let root: string;
+  let base: StreamConfigInput;
+
+  before(() => {
+    root = tmpDir('stream');
+    makeModel(path.join(root, 'model'));
+    base = {
+      name: 'tiny stream',
+      model: 'model',
+      chatTemplate: 'chatml',
+      tuner: { type: 'lora', r: 4, alpha: 8, dropout: 0 },
+      methods: [{ name: 'seqft' }, { name: 'replay', perTask: 2 }],
+      tasks: writeTasks(root),
+      training: { epochs: 2, batchSize: 2, learningRate: 1e-2 },
+      generation: { maxNewTokens: 4 },
+      seeds: [1],
+      scorers: ['contains', 'token-f1'],
+      output: 'out',
+    };
+  });
+
+  it('fills the (T+1)×T matrix per method and writes results.json and results.md', async () => {
+    const file = path.join(root, 'stream.json');
+    fs.writeFileSync(file, JSON.stringify(base));
+    const events: string[] = [];
+    const results = await runStream(readStreamConfig(file), { onEvent: (e) => events.push(e.type) });
+    expect(results.tasks).to.deep.equal(['one', 'two', 'three']);
+    expect(results.methods.map((m) => m.method)).to.deep.equal(['LoRA', 'Replay']);
+    for (const m of results.methods) {
+      const s = m.seeds[0];
+      expect(s.matrix).to.have.length(4);
+      for (const row of s.matrix) expect(row).to.have.length(3);
+      for (const row of s.matrix) for (const v of row) expect(v).to.be.within(0, 1);
+      expect(Object.keys(s.matrices)).to.deep.equal(['contains', 'token-f1']);
+      expect(s.rows[1].evaluations[0].samples).to.have.length(3);
+      expect(s.rows[1].trainSeconds).to.be.greaterThan(0);
+      expect(fs.existsSync(path.join(root, 'out', m.method.toLowerCase(), 'seed-1', 'task-3-three', 'adapter', 'adapter_model.safetensors'))).to.equal(true);
+    }
+    // row 0 (the base model) is shared
+    expect(results.methods[0].seeds[0].matrix[0]).to.deep.equal(results.methods[1].seeds[0].matrix[0]);
+    expect(events).to.include.members(['stage', 'train', 'eval', 'row']);
+    const files = writeResults(results);
+    const md = fs.readFileSync(files.markdown, 'utf8');
+    expect(md).to.match(/\| Method \| one \| two \| three \| Avg\.ACC \| Forgetting \| New\.ACC \| BWT \| FWT \|/);
+    expect(md).to.match(/\| LoRA \|/);
+    expect(md).to.match(/\| Replay \|/);
+    const json = JSON.parse(fs.readFileSync(files.json, 'utf8'));
+    expect(json.methods[0].seeds[0].rows[2].evaluations[1].samples[0]).to.have.keys(['answer', 'reference', 'scores']);
+  });
+
+  it('resumes after being killed mid-stream and gives the uninterrupted matrix', async () => {
+    const uninterrupted = await runStream(parseStreamConfig({ ...base, methods: [{ name: 'seqft' }], output: path.join(root, 'full') }, path.join(root, 'x.json')));
+    const config = parseStreamConfig({ ...base, methods: [{ name: 'seqft' }], output: path.join(root, 'killed') }, path.join(root, 'x.json'));
+    const controller = new AbortController();
+    const err = await runStream(config, {
+      signal: controller.signal,
+      onEvent: (e) => {
+        if (e.type === 'train' && e.task === 'two' && e.progress.step === 2) controller.abort();
+      },
+    }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(AbortError);
+    const resumedEvents: string[] = [];
+    const resumed = await runStream(config, { onEvent: (e) => e.type === 'resume' && resumedEvents.push(`${e.fromRow}`) });
+    expect(resumedEvents).to.deep.equal(['1']);
+    expect(resumed.methods[0].seeds[0].matrix).to.deep.equal(uninterrupted.methods[0].seeds[0].matrix);
+  });
+
+  it('rejects a bad config naming the file and field, and accepts ms-swift flag names', () => {
+    const file = path.join(root, 'bad.yaml');
+    fs.writeFileSync(file, 'model: m\ntasks: []\n');
+    expect(() => readStreamConfig(file)).to.throw(ConfigError, /bad\.yaml: field "tasks"/);
+    fs.writeFileSync(file, 'model: m\ntasks: [{name: a, train: a.jsonl, test: b.jsonl}]\nbogus: 1\n');
+    expect(() => readStreamConfig(file)).to.throw(ConfigError, /bogus/);
+    const c = parseStreamConfig({ model: 'm', tasks: [{ name: 'a', train: 'a', test: 'b' }], lora_rank: 16, num_train_epochs: 5, learning_rate: 3e-4 });
+    expect(c.tuner.type === 'lora' && c.tuner.r).to.equal(16);
+    expect(c.training.epochs).to.equal(5);
+    expect(c.training.learningRate).to.equal(3e-4);
+  });
+
+  it('continual-next run: exit 1 with a one-line error for a missing config', () => {
+    const r = cli(['run', path.join(root, 'nope.yaml')]);
+    expect(r.status).to.equal(1);
+    expect(r.stderr.trim().split('\n')).to.have.length(1);
+    expect(r.stderr).to.match(/IoError: cannot read stream config/);
+  });
+});
