@@ -3,6 +3,7 @@
 //   io/       safetensors read/write
 //   models/   the decoder and one file per model family
 //   tuners/   one file per tuner (LoRA, ...)
+//   methods/  one file per continual-learning method (EWC, LwF, GEM, A-GEM, CIA)
 //   train/    loss, optimizer, schedules, batching, trainer
 //   generate/ KV-cache generation
 //   kernels/  fused ops: CUDA kernels with libtorch references
@@ -31,6 +32,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   cn::Tensor::init(env, exports);
   cn::initModel(env, exports);
   cn::initKernels(env, exports);
+  cn::initMethods(env, exports);
   return exports;
 }
 

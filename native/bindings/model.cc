@@ -39,6 +39,12 @@ class Model : public Napi::ObjectWrap<Model> {
          InstanceMethod<&Model::unmerge>("unmerge"),
          InstanceMethod<&Model::cancel>("cancel"),
          InstanceMethod<&Model::parameterCount>("parameterCount"),
+         InstanceMethod<&Model::setMethod>("setMethod"),
+         InstanceMethod<&Model::clearMethod>("clearMethod"),
+         InstanceMethod<&Model::beforeTask>("beforeTask"),
+         InstanceMethod<&Model::afterTask>("afterTask"),
+         InstanceMethod<&Model::methodState>("methodState"),
+         InstanceMethod<&Model::loadMethodState>("loadMethodState"),
          InstanceMethod<&Model::dispose>("dispose"),
          InstanceAccessor<&Model::disposed>("disposed")});
     envData(env).constructors["Model"] = Napi::Persistent(ctor);
@@ -201,8 +207,10 @@ class Model : public Napi::ObjectWrap<Model> {
     std::vector<NamedTensor> grads;
   };
 
-  // lossAndGradients(inputIds, labels, attentionMask?) → Promise<{loss, tokens, gradients}>:
-  // mean loss over labelled tokens and the gradient of each trainable tensor (left zeroed).
+  // lossAndGradients(inputIds, labels, attentionMask?, includeMethod?) → Promise<{loss, tokens,
+  // gradients}>: mean loss over labelled tokens and the gradient of each trainable tensor (left
+  // zeroed). With includeMethod, the CL method's extra loss term (EWC's penalty, LwF's
+  // distillation) is added as in a one-micro-batch training step.
   Napi::Value lossAndGradients(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -210,16 +218,29 @@ class Model : public Napi::ObjectWrap<Model> {
       at::Tensor ids = Tensor::unwrap(info[0], "inputIds");
       at::Tensor labels = Tensor::unwrap(info[1], "labels");
       at::Tensor mask = optionalTensor(info, 2, "attentionMask");
+      const bool includeMethod = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
       return runAsync<LossGrads>(
           env,
-          [s, ids, labels, mask]() {
+          [s, ids, labels, mask, includeMethod]() {
             std::lock_guard<std::mutex> lock(s->mu);
             LossGrads out;
             at::Tensor valid = mask.defined() ? mask.ne(0) : at::Tensor();
             const bool hasTuner = static_cast<bool>(s->tuner);
+            Method* method = includeMethod ? &methodOf(*s) : nullptr;
+            std::optional<MethodContext> ctx;
+            Batch batch{ids.to(at::kLong), labels.to(at::kLong), valid, 0, 0};
+            batch.labelledTokens = batch.labels.narrow(1, 1, batch.labels.size(1) - 1).ne(-100).sum().item<int64_t>();
+            if (method) {
+              ctx.emplace(contextOf(*s, 0));
+              method->beforeForward(*ctx, batch);
+            }
             if (hasTuner) s->tuner->setTraining(true);
-            LossSum l = causalLmLossSum(*s->decoder, ids.to(at::kLong), labels.to(at::kLong), valid);
+            LossSum l = causalLmLossSum(*s->decoder, batch.inputIds, batch.labels, valid);
             at::Tensor mean = l.sum / static_cast<double>(std::max<int64_t>(1, l.tokens));
+            if (method) {
+              at::Tensor extra = method->extraLoss(*ctx, StudentOutput{batch, l.logits, l.tokens, 1});
+              if (extra.defined()) mean = mean + extra;
+            }
             out.loss = mean.item<double>();
             out.tokens = l.tokens;
             if (hasTuner) {
@@ -243,22 +264,27 @@ class Model : public Napi::ObjectWrap<Model> {
     });
   }
 
+  static std::vector<Example> toExamples(const Napi::Value& value) {
+    if (!value.IsArray()) fail(code::kInvalidArgument, "examples must be an array", {{"field", "examples"}});
+    Napi::Array arr = value.As<Napi::Array>();
+    std::vector<Example> examples;
+    examples.reserve(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Value e = arr.Get(i);
+      if (!e.IsObject()) fail(code::kInvalidArgument, "examples[" + std::to_string(i) + "] must be an object", {{"field", "examples"}});
+      Napi::Object o = e.As<Napi::Object>();
+      examples.push_back({toInt64s(o.Get("inputIds"), "examples[" + std::to_string(i) + "].inputIds"),
+                          toInt64s(o.Get("labels"), "examples[" + std::to_string(i) + "].labels")});
+    }
+    return examples;
+  }
+
   // train(examples [{inputIds, labels}], options, onProgress?) → Promise<summary>
   Napi::Value train(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       auto s = alive();
-      if (!info[0].IsArray()) fail(code::kInvalidArgument, "examples must be an array", {{"field", "examples"}});
-      Napi::Array arr = info[0].As<Napi::Array>();
-      std::vector<Example> examples;
-      examples.reserve(arr.Length());
-      for (uint32_t i = 0; i < arr.Length(); ++i) {
-        Napi::Value e = arr.Get(i);
-        if (!e.IsObject()) fail(code::kInvalidArgument, "examples[" + std::to_string(i) + "] must be an object", {{"field", "examples"}});
-        Napi::Object o = e.As<Napi::Object>();
-        examples.push_back({toInt64s(o.Get("inputIds"), "examples[" + std::to_string(i) + "].inputIds"),
-                            toInt64s(o.Get("labels"), "examples[" + std::to_string(i) + "].labels")});
-      }
+      std::vector<Example> examples = toExamples(info[0]);
       TrainOptions options = TrainOptions::fromOptions(Options::fromJs(info[1], ""));
       auto sink = ProgressSink::fromJs(env, info.Length() > 2 ? info[2] : env.Undefined());
       auto cancel = cancel_;
@@ -367,6 +393,100 @@ class Model : public Napi::ObjectWrap<Model> {
       o.Set("base", total);
       o.Set("trainable", trainable);
       return o;
+    });
+  }
+
+  // ---- continual-learning method (methods/) ----
+  static Method& methodOf(ModelState& s) {
+    if (!s.method) fail(code::kConfig, "the model has no continual-learning method (setMethod)", {{"field", "method"}});
+    return *s.method;
+  }
+  static MethodContext contextOf(ModelState& s, int64_t padId) {
+    if (!s.tuner) fail(code::kConfig, "a continual-learning method acts on a tuner's parameters: add one first", {{"field", "tuner"}});
+    return MethodContext{*s.decoder, *s.tuner, s.tuner->parameters(), padId};
+  }
+
+  // setMethod(name, options): replaces the method (and its state).
+  Napi::Value setMethod(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      auto s = alive();
+      if (info.Length() < 1 || !info[0].IsString()) fail(code::kInvalidArgument, "setMethod(name, options): name must be a string", {{"field", "method"}});
+      auto method = makeMethod(info[0].As<Napi::String>().Utf8Value(), Options::fromJs(info.Length() > 1 ? info[1] : info.Env().Undefined(), "method"));
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->method = std::move(method);
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value clearMethod(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      auto s = alive();
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->method.reset();
+      return info.Env().Undefined();
+    });
+  }
+
+  // beforeTask(task) → Promise<void>: the method's start-of-task hook (LwF's teacher snapshot).
+  Napi::Value beforeTask(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      auto s = alive();
+      const int64_t task = info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : -1;
+      if (task < 0) fail(code::kInvalidArgument, "beforeTask(task): task must be an index ≥ 0", {{"field", "task"}});
+      return runAsync<bool>(
+          env,
+          [s, task]() {
+            std::lock_guard<std::mutex> lock(s->mu);
+            MethodContext ctx = contextOf(*s, 0);
+            methodOf(*s).beforeTask(ctx, task);
+            return true;
+          },
+          [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); }, {Value()});
+    });
+  }
+
+  // afterTask(task, examples, padTokenId) → Promise<void>: the end-of-task hook (EWC's Fisher,
+  // GEM's memory, CIA's replacement), with the task's tokenised training examples.
+  Napi::Value afterTask(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return guard(env, [&]() -> Napi::Value {
+      auto s = alive();
+      const int64_t task = info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : -1;
+      if (task < 0) fail(code::kInvalidArgument, "afterTask(task, examples): task must be an index ≥ 0", {{"field", "task"}});
+      std::vector<Example> examples = toExamples(info[1]);
+      const int64_t padId = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 0;
+      return runAsync<bool>(
+          env,
+          [s, task, examples = std::move(examples), padId]() {
+            std::lock_guard<std::mutex> lock(s->mu);
+            MethodContext ctx = contextOf(*s, padId);
+            methodOf(*s).afterTask(ctx, task, examples);
+            s->tuner->setTraining(false);
+            return true;
+          },
+          [](Napi::Env env, bool&) -> Napi::Value { return env.Undefined(); }, {Value()});
+    });
+  }
+
+  // methodState() → Record<string, Tensor>: copies of everything the method keeps.
+  Napi::Value methodState(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      auto s = alive();
+      std::lock_guard<std::mutex> lock(s->mu);
+      std::vector<NamedTensor> copies;
+      for (auto& t : methodOf(*s).state()) copies.push_back({t.name, t.tensor.detach().to(at::kCPU).contiguous().clone()});
+      return fromNamedTensors(info.Env(), copies);
+    });
+  }
+
+  Napi::Value loadMethodState(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      auto s = alive();
+      auto tensors = toTensorMap(info[0], "state");
+      std::lock_guard<std::mutex> lock(s->mu);
+      methodOf(*s).loadState(tensors);
+      return info.Env().Undefined();
     });
   }
 

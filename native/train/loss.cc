@@ -21,8 +21,8 @@ LossSum causalLmLossSum(Decoder& model, const at::Tensor& inputIds, const at::Te
     out.sum = (hidden.sum() * 0.0).to(at::kFloat);  // keeps the graph connected
     return out;
   }
-  at::Tensor logits = model.logits(h);  // [N, V] fp32
-  out.sum = at::cross_entropy_loss(logits, targets, {}, at::Reduction::Sum);
+  out.logits = model.logits(h);  // [N, V] fp32
+  out.sum = at::cross_entropy_loss(out.logits, targets, {}, at::Reduction::Sum);
   return out;
 }
 

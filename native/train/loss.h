@@ -11,6 +11,7 @@ class Decoder;
 struct LossSum {
   at::Tensor sum;      // scalar: summed cross-entropy over labelled tokens (has grad)
   int64_t tokens = 0;  // labelled tokens counted
+  at::Tensor logits;   // [tokens, V] fp32 logits at the labelled positions (undefined when none)
 };
 
 // inputIds, labels [B, S] int64; keyValid [B, S] bool (undefined: all real).

@@ -71,10 +71,11 @@ std::string fingerprint(const TrainOptions& o, size_t examples) {
   return f.str();
 }
 
-void saveCheckpoint(const std::string& dir, Tuner& tuner, const AdamW& optimizer, const Position& pos, const std::string& fp) {
+void saveCheckpoint(const std::string& dir, Tuner& tuner, Method* method, const AdamW& optimizer, const Position& pos, const std::string& fp) {
   std::filesystem::create_directories(dir);
   io::NamedTensors tensors;
   for (auto& t : tuner.state()) tensors.emplace_back("tuner." + t.name, t.tensor);
+  if (method) for (auto& t : method->state()) tensors.emplace_back("method." + t.name, t.tensor);
   for (auto& t : optimizer.state()) tensors.emplace_back("optimizer." + t.name, t.tensor);
   auto gens = tuner.generators();
   for (size_t i = 0; i < gens.size(); ++i) tensors.emplace_back("rng." + std::to_string(i), gens[i]->get_state());
@@ -90,7 +91,7 @@ void saveCheckpoint(const std::string& dir, Tuner& tuner, const AdamW& optimizer
 }
 
 // Restores tuner, optimizer and RNG state; returns the saved position.
-Position loadCheckpoint(const std::string& dir, Tuner& tuner, AdamW& optimizer, const std::string& fp) {
+Position loadCheckpoint(const std::string& dir, Tuner& tuner, Method* method, AdamW& optimizer, const std::string& fp) {
   const std::string file = (std::filesystem::path(dir) / kStateFile).string();
   io::SafetensorsReader reader(file);
   const auto& meta = reader.metadata();
@@ -103,13 +104,15 @@ Position loadCheckpoint(const std::string& dir, Tuner& tuner, AdamW& optimizer, 
     fail(code::kConfig, "checkpoint " + file + " was written for other data or training options; remove it or keep the options",
          {{"file", file}});
   }
-  std::map<std::string, at::Tensor> tunerState;
+  std::map<std::string, at::Tensor> tunerState, methodState;
   std::vector<NamedTensor> optState;
   for (const auto& name : reader.names()) {
     if (name.rfind("tuner.", 0) == 0) tunerState[name.substr(6)] = reader.tensor(name);
+    if (name.rfind("method.", 0) == 0) methodState[name.substr(7)] = reader.tensor(name);
     if (name.rfind("optimizer.", 0) == 0) optState.push_back({name.substr(10), reader.tensor(name)});
   }
   tuner.loadState(tunerState, file);
+  if (method) method->loadState(methodState);
   Position pos;
   pos.step = std::stoll(get("step"));
   pos.epoch = std::stoll(get("epoch"));
@@ -149,6 +152,8 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
 
   std::vector<NamedTensor> params = tuner.parameters();
   AdamW optimizer(params, options_.adamw);
+  Method* method = state_->method.get();
+  MethodContext ctx{model, tuner, params, options_.padId};
   const int64_t microPerEpoch = (static_cast<int64_t>(examples.size()) + options_.batchSize - 1) / options_.batchSize;
   const int64_t stepsPerEpoch = (microPerEpoch + options_.gradAccum - 1) / options_.gradAccum;
   int64_t totalSteps = stepsPerEpoch * options_.epochs;
@@ -171,12 +176,12 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     }
   } reset{model};
   TrainSummary summary;
-  const std::string fp = fingerprint(options_, examples.size());
+  const std::string fp = fingerprint(options_, examples.size()) + '/' + (method ? method->name() : std::string("none"));
   Position pos;
   const bool checkpointing = !options_.checkpointDir.empty();
   if (checkpointing && options_.resume &&
       std::filesystem::exists(std::filesystem::path(options_.checkpointDir) / kStateFile)) {
-    pos = loadCheckpoint(options_.checkpointDir, tuner, optimizer, fp);
+    pos = loadCheckpoint(options_.checkpointDir, tuner, method, optimizer, fp);
     summary.resumedFromStep = pos.step;
   }
   summary.tokens = pos.tokens;
@@ -199,17 +204,27 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       // accumulated gradient is that of the mean over the step, whatever the micro-batch sizes.
       double stepLoss = 0;
       for (Batch& b : micro) {
+        if (method) method->beforeForward(ctx, b);
         LossSum l = causalLmLossSum(model, b.inputIds, b.labels, b.keyValid);
         at::Tensor scaled = l.sum / static_cast<double>(std::max<int64_t>(1, stepTokens));
         at::Tensor reg = tuner.regularizer();
         if (reg.defined()) scaled = scaled + reg / static_cast<double>(micro.size());
+        if (method) {
+          StudentOutput student{b, l.logits, stepTokens, static_cast<int64_t>(micro.size())};
+          at::Tensor extra = method->extraLoss(ctx, student);
+          if (extra.defined()) scaled = scaled + extra;
+        }
         scaled.backward();
         stepLoss += l.sum.item<double>();
         summary.tokens += b.tokens;
       }
+      // A method's gradient transform (GEM's projection) acts on the raw step gradient; clipping
+      // then bounds what the optimizer sees.
+      if (method) method->transformGradients(ctx);
       if (options_.maxGradNorm > 0) clipGradNorm(params, options_.maxGradNorm);
       const double lr = options_.lr * schedule.factor(step);
       optimizer.step(lr);
+      if (method) method->afterOptimizerStep(ctx, step);
       optimizer.zeroGrad();
       tuner.afterOptimizerStep(step);
       ++step;
@@ -224,7 +239,7 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       }
       summary.finalLoss = stepLoss / static_cast<double>(std::max<int64_t>(1, stepTokens));
       if (checkpointing && ((options_.checkpointEvery > 0 && step % options_.checkpointEvery == 0) || step == totalSteps)) {
-        saveCheckpoint(options_.checkpointDir, tuner, optimizer, pos, fp);
+        saveCheckpoint(options_.checkpointDir, tuner, method, optimizer, pos, fp);
       }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       emitIf(progress, ProgressEvent()

@@ -15,6 +15,8 @@ import { loadNative } from '../native/load';
 import { NativeResource } from '../native/resource';
 import { Tensor } from '../tensor';
 import { readModelConfig, type DecoderSpec } from './config';
+import { isNativeMethod, methodSchema, type MethodConfig, type MethodConfigInput, type NativeMethodConfig } from '../methods/options';
+import { encodeExamples, type TrainingData, type TrainingEncoder } from '../train/trainer';
 import { adapterConfigFor, tunerFromAdapterConfig, withDefaults, type TunerOptions } from './tuner-options';
 
 export interface LoadOptions {
@@ -33,6 +35,7 @@ export class Model extends NativeResource {
   readonly device: string;
   readonly dtype: DType;
   #tuner: TunerOptions | undefined;
+  #method: NativeMethodConfig | undefined;
 
   private constructor(native: NativeModel, dir: string, spec: DecoderSpec, config: Record<string, unknown>, options: Required<LoadOptions>) {
     super();
@@ -125,6 +128,77 @@ export class Model extends NativeResource {
     } catch (e) {
       if (this.#tuner) this.removeAdapter();
       throw e;
+    } finally {
+      for (const t of Object.values(state)) t.dispose();
+    }
+  }
+
+  /** The native continual-learning method set now (EWC, LwF, GEM, A-GEM, CIA), if any. */
+  get method(): NativeMethodConfig | undefined {
+    return this.#method;
+  }
+
+  /**
+   * Sets the continual-learning method that acts on training from now on (its hooks run inside
+   * Trainer.fit; beforeTask/afterTask mark task boundaries). Replaces any previous method and its
+   * state. Options are validated (ConfigError naming the field); docs/methods.md lists them.
+   */
+  setMethod(options: MethodConfigInput): void {
+    this.assertAlive();
+    const parsed = methodSchema.safeParse(options);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const field = ['method', ...issue.path.map(String), ...(issue.code === 'unrecognized_keys' ? [issue.keys.join(', ')] : [])].join('.');
+      throw new ConfigError(`method option "${field}": ${issue.message}`, { field });
+    }
+    const m: MethodConfig = parsed.data;
+    if (!isNativeMethod(m)) throw new ConfigError(`method "${m.name}" acts on the training data, not on the model: the stream runner applies it`, { field: 'method.name' });
+    const { name, label: _label, ...rest } = m;
+    this.native.setMethod(name, rest);
+    this.#method = m;
+  }
+
+  clearMethod(): void {
+    this.assertAlive();
+    this.native.clearMethod();
+    this.#method = undefined;
+  }
+
+  /** Start of task `task` (0-based): e.g. LwF snapshots the current adapter as its teacher. */
+  async beforeTask(task: number): Promise<void> {
+    this.assertAlive();
+    await this.native.beforeTask(task);
+  }
+
+  /**
+   * End of task `task`, with the task's training data: e.g. EWC estimates its Fisher, GEM stores
+   * its memory, CIA replaces the adapter by its EMA. Call it before saving the task's adapter.
+   */
+  async afterTask(task: number, data: TrainingData, options: { tokenizer?: TrainingEncoder; maxLength?: number } = {}): Promise<void> {
+    this.assertAlive();
+    const examples = encodeExamples(data, options.maxLength ?? 2048, options.tokenizer);
+    await this.native.afterTask(task, examples, options.tokenizer?.padTokenId ?? 0);
+  }
+
+  /** Writes everything the method keeps (Fisher, anchors, memories, EMA, teacher) as safetensors, atomically. */
+  async saveMethodState(file: string): Promise<void> {
+    this.assertAlive();
+    const state = this.native.methodState();
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      await loadNative().safetensors.save(file, state, { method: this.#method?.name ?? '' });
+    } finally {
+      for (const t of Object.values(state)) t.dispose();
+    }
+  }
+
+  /** Restores a state written by saveMethodState for the same method. */
+  async loadMethodState(file: string): Promise<void> {
+    this.assertAlive();
+    if (!fs.existsSync(file)) throw new ModelLoadError(`method state ${file} does not exist`, { file });
+    const state = await loadNative().safetensors.load(file);
+    try {
+      this.native.loadMethodState(state);
     } finally {
       for (const t of Object.values(state)) t.dispose();
     }

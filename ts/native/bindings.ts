@@ -137,6 +137,17 @@ export interface NativeBindings {
   Tensor: NativeTensorClass;
   Model: NativeModelClass;
   kernels: NativeKernels;
+  methods: NativeMethods;
+}
+
+/** The CL methods' formulas on small tensors (native/bindings/method_math.cc), for math tests. */
+export interface NativeMethods {
+  names(): string[];
+  gemProject(g: NativeTensor, G: NativeTensor, margin: number): NativeTensor;
+  agemProject(g: NativeTensor, ref: NativeTensor): NativeTensor;
+  lwfDistillation(student: NativeTensor, teacher: NativeTensor, temperature: number): { loss: number; grad: NativeTensor };
+  ciaBeta(theta: NativeTensor, ema: NativeTensor, g: NativeTensor, gPrev: NativeTensor | null, c: number, beta0: number): number;
+  solveBoundedQp(P: NativeTensor, q: NativeTensor, lower: number): NativeTensor;
 }
 
 /** The preload helper: loads a shared library globally (RTLD_GLOBAL) and keeps it loaded. */
@@ -214,13 +225,19 @@ export interface NativeModel {
   tunerState(): Record<string, NativeTensor>;
   loadTunerState(state: Record<string, NativeTensor>, source?: string): void;
   forward(inputIds: NativeTensor, attentionMask?: NativeTensor): Promise<NativeTensor>;
-  lossAndGradients(inputIds: NativeTensor, labels: NativeTensor, attentionMask?: NativeTensor): Promise<{ loss: number; tokens: number; gradients: Record<string, NativeTensor> }>;
+  lossAndGradients(inputIds: NativeTensor, labels: NativeTensor, attentionMask?: NativeTensor, includeMethod?: boolean): Promise<{ loss: number; tokens: number; gradients: Record<string, NativeTensor> }>;
   train(examples: NativeExample[], options: NativeTrainOptions, onProgress?: (p: TrainProgress) => void): Promise<TrainSummary>;
   generate(prompts: number[][], options: NativeGenerateOptions, onStep?: (e: { step: number; tokens: string }) => void): Promise<number[][]>;
   merge(): boolean;
   unmerge(): boolean;
   cancel(): void;
   parameterCount(): { base: number; trainable: number };
+  setMethod(name: string, options: Record<string, unknown>): void;
+  clearMethod(): void;
+  beforeTask(task: number): Promise<void>;
+  afterTask(task: number, examples: NativeExample[], padTokenId: number): Promise<void>;
+  methodState(): Record<string, NativeTensor>;
+  loadMethodState(state: Record<string, NativeTensor>): void;
   dispose(): void;
 }
 

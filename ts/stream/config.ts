@@ -11,6 +11,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 
 import { ConfigError, IoError } from '../errors';
+import { methodLabel, methodSchema } from '../methods/options';
 import { trainOptionsSchema } from '../train/options';
 
 /** ms-swift flag names → our names (training options unless prefixed `tuner.`). */
@@ -51,27 +52,6 @@ const tunerSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('full'), trainEmbeddings: z.boolean().default(true) }).strict(),
-]);
-
-const methodSchema = z.discriminatedUnion('name', [
-  z
-    .object({
-      name: z.literal('seqft'),
-      label: z.string().optional(),
-      /** Reproduce the reference's bug: every task trains a fresh adapter on the base model. */
-      fromBase: z.boolean().default(false),
-    })
-    .strict(),
-  z
-    .object({
-      name: z.literal('replay'),
-      label: z.string().optional(),
-      /** Samples kept per past task (the reference keeps 20), or a fraction of each task with `ratio`. */
-      perTask: z.number().int().positive().optional(),
-      ratio: z.number().positive().max(1).optional(),
-      selection: z.enum(['random', 'reservoir']).default('random'),
-    })
-    .strict(),
 ]);
 
 const taskSchema = z
@@ -195,9 +175,4 @@ export function readStreamConfig(file: string): StreamConfig {
   return parseStreamConfig(raw, file);
 }
 
-/** The row label of a method in tables ("LoRA" for plain sequential fine-tuning, as the seed prints it). */
-export function methodLabel(m: MethodConfig): string {
-  if (m.label) return m.label;
-  if (m.name === 'seqft') return m.fromBase ? 'LoRA (from base, reference behaviour)' : 'LoRA';
-  return m.name === 'replay' ? 'Replay' : String((m as { name: string }).name);
-}
+export { methodLabel };

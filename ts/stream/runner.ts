@@ -21,6 +21,7 @@ import { getScorer } from '../scorers';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { Trainer } from '../train/trainer';
 import type { TrainProgress } from '../native/bindings';
+import { isNativeMethod } from '../methods/options';
 import { methodLabel, type MethodConfig, type StreamConfig } from './config';
 import { evaluateTasks, type TaskEvaluation, type TestItem } from './evaluate';
 import { replayBuffer } from './replay';
@@ -127,14 +128,23 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
       fs.mkdirSync(dir, { recursive: true });
       const progressFile = path.join(dir, 'progress.json');
       const progress: SeedProgress = readJson<SeedProgress>(progressFile) ?? { rows: [{ row: 0, evaluations: base.evaluations, evalSeconds: base.evalSeconds }] };
-      const adapterDir = (k: number) => path.join(dir, `task-${k + 1}-${slug(config.tasks[k].name)}`, 'adapter');
+      const taskDir = (k: number) => path.join(dir, `task-${k + 1}-${slug(config.tasks[k].name)}`);
+      const adapterDir = (k: number) => path.join(taskDir(k), 'adapter');
+      const methodStateFile = (k: number) => path.join(taskDir(k), 'method-state.safetensors');
       if (model.tuner) model.removeAdapter();
+      if (model.method) model.clearMethod();
       const done = progress.rows.length - 1; // tasks finished
       if (done > 0) emit({ type: 'resume', method: label, seed, fromRow: done });
       if (done > 0 && !(method.name === 'seqft' && method.fromBase)) {
         await model.loadAdapter(adapterDir(done - 1));
       } else {
         model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) });
+      }
+      const native = isNativeMethod(method);
+      if (native) {
+        // the run's seed moves the method's own sampling (Fisher samples, memories) too
+        model.setMethod('seed' in method ? { ...method, seed: method.seed + seed } : method);
+        if (done > 0) await model.loadMethodState(methodStateFile(done - 1));
       }
       for (let k = done; k < config.tasks.length; k++) {
         const task = config.tasks[k];
@@ -146,6 +156,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
         let data = train[k];
         if (method.name === 'replay') data = [...data, ...replayBuffer(train.slice(0, k), method, seed)];
         emit({ type: 'stage', method: label, seed, stage: 'train', task: task.name, row: k + 1 });
+        if (native) await model.beforeTask(k);
         const trainer = new Trainer(model, {
           ...config.training,
           seed: config.training.seed + seed,
@@ -158,7 +169,12 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
           signal: options.signal,
           onProgress: (p) => emit({ type: 'train', method: label, seed, task: task.name, progress: p }),
         });
+        if (native) {
+          emit({ type: 'stage', method: label, seed, stage: 'end of task', task: task.name, row: k + 1 });
+          await model.afterTask(k, data, { tokenizer, maxLength: config.training.maxLength });
+        }
         await model.saveAdapter(adapterDir(k));
+        if (native) await model.saveMethodState(methodStateFile(k));
         emit({ type: 'stage', method: label, seed, stage: 'evaluate', task: task.name, row: k + 1 });
         const t0 = Date.now();
         const evaluations = await evaluateTasks(model, tokenizer, tests, scorers, evalOptions(label, seed, k + 1));
@@ -182,6 +198,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
     methods.push({ method: label, config: method, seeds, summary, finalRow });
   }
   if (model.tuner) model.removeAdapter();
+  if (model.method) model.clearMethod();
 
   const i = info();
   return {

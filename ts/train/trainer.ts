@@ -32,6 +32,24 @@ function isConversation(x: unknown): x is Conversation {
   return typeof x === 'object' && x !== null && Array.isArray((x as Conversation).messages);
 }
 
+/** Tokenises conversations (labels only on assistant tokens), or checks and truncates given examples. */
+export function encodeExamples(data: TrainingData, maxLength: number, tokenizer?: TrainingEncoder): NativeExample[] {
+  return data.map((item, i) => {
+    if (isConversation(item)) {
+      if (!tokenizer) throw new InvalidArgumentError('training on conversations needs a tokenizer (fit(data, { tokenizer }))', { field: 'tokenizer' });
+      return tokenizer.encodeForTraining(item, { maxLength });
+    }
+    const e = item as NativeExample;
+    if (!e || e.inputIds === undefined || e.labels === undefined || e.inputIds.length !== e.labels.length) {
+      throw new InvalidArgumentError(`training example ${i} needs inputIds and labels of equal length`, { field: `data[${i}]` });
+    }
+    if (e.inputIds.length > maxLength) {
+      return { inputIds: Array.from(e.inputIds).slice(0, maxLength), labels: Array.from(e.labels).slice(0, maxLength) };
+    }
+    return e;
+  });
+}
+
 export class Trainer {
   readonly options: ResolvedTrainOptions;
 
@@ -44,20 +62,7 @@ export class Trainer {
 
   /** Tokenises conversations (labels only on assistant tokens), or checks given examples. */
   encode(data: TrainingData, tokenizer?: TrainingEncoder): NativeExample[] {
-    return data.map((item, i) => {
-      if (isConversation(item)) {
-        if (!tokenizer) throw new InvalidArgumentError('training on conversations needs a tokenizer (fit(data, { tokenizer }))', { field: 'tokenizer' });
-        return tokenizer.encodeForTraining(item, { maxLength: this.options.maxLength });
-      }
-      const e = item as NativeExample;
-      if (!e || e.inputIds === undefined || e.labels === undefined || e.inputIds.length !== e.labels.length) {
-        throw new InvalidArgumentError(`training example ${i} needs inputIds and labels of equal length`, { field: `data[${i}]` });
-      }
-      if (e.inputIds.length > this.options.maxLength) {
-        return { inputIds: Array.from(e.inputIds).slice(0, this.options.maxLength), labels: Array.from(e.labels).slice(0, this.options.maxLength) };
-      }
-      return e;
-    });
+    return encodeExamples(data, this.options.maxLength, tokenizer);
   }
 
   async fit(data: TrainingData, fit: FitOptions = {}): Promise<TrainSummary> {

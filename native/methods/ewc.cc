@@ -1,0 +1,113 @@
+// Online EWC (Kirkpatrick et al. 2017; online form of Schwarz et al. 2018).
+// After task t: F_t = mean over N samples of (∂ log p(y|x)/∂θ)² (per sample, or per mini-batch
+// as a cheaper approximation), F̃ ← γ F̃ + F_t, θ* ← θ. While training later tasks the loss gains
+// (λ/2) Σ F̃ (θ − θ*)², whose gradient λ F̃ (θ − θ*) reaches the parameters (the reference
+// detaches it, which makes its EWC plain LoRA).
+// Options: lambda (default 1000), gamma (1.0), samples N (64), fisher "sample" | "batch",
+// batchSize (for "batch", 8), seed (0).
+#include <random>
+
+#include "core/errors.h"
+#include "methods/method.h"
+#include "models/decoder.h"
+
+namespace cn {
+namespace {
+
+class Ewc : public Method {
+ public:
+  explicit Ewc(const Options& o)
+      : lambda_(o.number("lambda", 1000.0)),
+        gamma_(o.number("gamma", 1.0)),
+        samples_(o.integer("samples", 64)),
+        perBatch_(o.string("fisher", "sample") == "batch"),
+        batchSize_(o.integer("batchSize", 8)),
+        seed_(static_cast<uint64_t>(o.integer("seed", 0))) {
+    const std::string f = o.string("fisher", "sample");
+    if (f != "sample" && f != "batch") fail(code::kConfig, "ewc.fisher must be 'sample' or 'batch'", {{"field", "method.fisher"}});
+    if (lambda_ < 0 || gamma_ < 0 || samples_ < 1) fail(code::kConfig, "ewc needs lambda ≥ 0, gamma ≥ 0, samples ≥ 1", {{"field", "method"}});
+  }
+  std::string name() const override { return "ewc"; }
+
+  at::Tensor extraLoss(MethodContext& ctx, const StudentOutput& student) override {
+    if (fisher_.empty()) return at::Tensor();
+    at::Tensor penalty;
+    for (size_t i = 0; i < ctx.params.size(); ++i) {
+      at::Tensor d = ctx.params[i].tensor.to(at::kFloat) - anchor_[i];
+      at::Tensor term = (fisher_[i] * d * d).sum();
+      penalty = penalty.defined() ? penalty + term : term;
+    }
+    return penalty * (lambda_ / 2.0) / static_cast<double>(student.microBatches);
+  }
+
+  void afterTask(MethodContext& ctx, int64_t task, const std::vector<Example>& data) override {
+    if (data.empty()) return;
+    std::vector<at::Tensor> f;
+    for (const auto& p : ctx.params) f.push_back(at::zeros(p.tensor.sizes(), p.tensor.options().dtype(at::kFloat)));
+    // N distinct samples, seeded by task so every rank and every resume picks the same ones.
+    std::vector<int64_t> idx(data.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+    std::mt19937_64 rng(seed_ * 7919 + static_cast<uint64_t>(task));
+    for (int64_t i = static_cast<int64_t>(idx.size()) - 1; i > 0; --i) std::swap(idx[i], idx[rng() % static_cast<uint64_t>(i + 1)]);
+    idx.resize(std::min<size_t>(idx.size(), static_cast<size_t>(samples_)));
+    const bool wasTraining = ctx.tuner.training();
+    ctx.tuner.setTraining(false);
+    zeroGradients(ctx.params);
+    const int64_t group = perBatch_ ? batchSize_ : 1;
+    int64_t groups = 0;
+    for (size_t start = 0; start < idx.size(); start += group) {
+      std::vector<Example> chunk;
+      for (size_t k = start; k < std::min(idx.size(), start + group); ++k) chunk.push_back(data[idx[k]]);
+      meanLoss(ctx.model, chunk, ctx.padId).backward();
+      at::NoGradGuard noGrad;
+      for (size_t i = 0; i < ctx.params.size(); ++i) {
+        const at::Tensor& g = ctx.params[i].tensor.grad();
+        if (g.defined()) f[i].add_(g.to(at::kFloat).pow(2));
+      }
+      zeroGradients(ctx.params);
+      ++groups;
+    }
+    ctx.tuner.setTraining(wasTraining);
+    at::NoGradGuard noGrad;
+    if (fisher_.empty()) {
+      for (auto& t : f) fisher_.push_back(t / static_cast<double>(groups));
+    } else {
+      for (size_t i = 0; i < f.size(); ++i) fisher_[i] = fisher_[i] * gamma_ + f[i] / static_cast<double>(groups);
+    }
+    anchor_.clear();
+    for (const auto& p : ctx.params) anchor_.push_back(p.tensor.detach().to(at::kFloat).clone());
+  }
+
+  std::vector<NamedTensor> state() override {
+    std::vector<NamedTensor> out;
+    for (size_t i = 0; i < fisher_.size(); ++i) {
+      out.push_back({"fisher." + std::to_string(i), fisher_[i]});
+      out.push_back({"anchor." + std::to_string(i), anchor_[i]});
+    }
+    return out;
+  }
+  void loadState(const std::map<std::string, at::Tensor>& s) override {
+    fisher_.clear();
+    anchor_.clear();
+    for (size_t i = 0; s.count("fisher." + std::to_string(i)); ++i) {
+      fisher_.push_back(s.at("fisher." + std::to_string(i)).to(at::kFloat).clone());
+      anchor_.push_back(s.at("anchor." + std::to_string(i)).to(at::kFloat).clone());
+    }
+  }
+
+  const std::vector<at::Tensor>& fisher() const { return fisher_; }
+
+ private:
+  double lambda_, gamma_;
+  int64_t samples_;
+  bool perBatch_;
+  int64_t batchSize_;
+  uint64_t seed_;
+  std::vector<at::Tensor> fisher_, anchor_;
+};
+
+std::unique_ptr<Method> makeEwc(const Options& o) { return std::make_unique<Ewc>(o); }
+
+}  // namespace
+CN_REGISTER_METHOD("ewc", makeEwc);
+}  // namespace cn

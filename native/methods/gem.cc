@@ -1,0 +1,130 @@
+// GEM (Lopez-Paz & Ranzato 2017) and A-GEM (Chaudhry et al. 2019) on an episodic memory of m
+// samples per finished task. Both act between backward and the optimizer step, on gradients
+// only (one backward for the task loss; the reference's second backward makes it partly replay).
+//   GEM: g_k = ∇ loss(memory of task k). If ⟨g, g_k⟩ ≥ 0 ∀k keep g; else solve the dual
+//        min_{v ≥ margin} ½ vᵀ G Gᵀ v + gᵀ Gᵀ v exactly (methods/qp.h), g ← g + Gᵀ v.
+//   A-GEM: g_ref = ∇ loss(a random memory batch); if ⟨g, g_ref⟩ < 0,
+//        g ← g − (⟨g, g_ref⟩ / ⟨g_ref, g_ref⟩) g_ref.
+// Options: memoryPerTask (default 20), margin (GEM, default 0.5 as the paper's code),
+// referenceBatch (A-GEM, default 16), seed (0).
+#include <random>
+
+#include "core/errors.h"
+#include "methods/math.h"
+#include "methods/memory.h"
+#include "methods/method.h"
+#include "methods/qp.h"
+
+namespace cn {
+namespace {
+
+class GemBase : public Method {
+ public:
+  explicit GemBase(const Options& o)
+      : memory_(o.integer("memoryPerTask", 20), static_cast<uint64_t>(o.integer("seed", 0))),
+        seed_(static_cast<uint64_t>(o.integer("seed", 0))) {
+    if (o.integer("memoryPerTask", 20) < 1) fail(code::kConfig, "memoryPerTask must be ≥ 1", {{"field", "method.memoryPerTask"}});
+  }
+  void afterTask(MethodContext& ctx, int64_t task, const std::vector<Example>& data) override { memory_.add(task, data); }
+  std::vector<NamedTensor> state() override { return memory_.state(); }
+  void loadState(const std::map<std::string, at::Tensor>& s) override { memory_.loadState(s); }
+
+ protected:
+  // Gradient of the mean loss on `examples` (dropout off), leaving the params' grads as they were.
+  at::Tensor gradientOn(MethodContext& ctx, const std::vector<Example>& examples) {
+    const bool wasTraining = ctx.tuner.training();
+    ctx.tuner.setTraining(false);
+    zeroGradients(ctx.params);
+    meanLoss(ctx.model, examples, ctx.padId).backward();
+    at::Tensor g = flatGradients(ctx.params);
+    ctx.tuner.setTraining(wasTraining);
+    return g;
+  }
+
+  EpisodicMemory memory_;
+  uint64_t seed_;
+  int64_t calls_ = 0;
+};
+
+class Gem : public GemBase {
+ public:
+  explicit Gem(const Options& o) : GemBase(o), margin_(o.number("margin", 0.5)) {}
+  std::string name() const override { return "gem"; }
+
+  void transformGradients(MethodContext& ctx) override {
+    if (memory_.empty()) return;
+    at::Tensor g = flatGradients(ctx.params);
+    std::vector<at::Tensor> rows;
+    for (const auto& task : memory_.tasks()) rows.push_back(gradientOn(ctx, task));
+    at::Tensor G = at::stack(rows);  // [k, p]
+    at::Tensor z = project(g, G, margin_);
+    setFlatGradients(ctx.params, z);
+  }
+
+  // The GEM projection of g against the rows of G (exposed for the math tests).
+  static at::Tensor project(const at::Tensor& g, const at::Tensor& G, double margin) {
+    at::Tensor gd = g.to(at::kDouble), Gd = G.to(at::kDouble);
+    if ((Gd.mv(gd) >= 0).all().item<bool>()) return g;
+    at::Tensor v = solveBoundedQp(Gd.mm(Gd.t()), Gd.mv(gd), margin);
+    return (gd + Gd.t().mv(v)).to(g.scalar_type());
+  }
+
+ private:
+  double margin_;
+};
+
+class AGem : public GemBase {
+ public:
+  explicit AGem(const Options& o) : GemBase(o), refBatch_(o.integer("referenceBatch", 16)) {}
+  std::string name() const override { return "agem"; }
+
+  void transformGradients(MethodContext& ctx) override {
+    if (memory_.empty()) return;
+    at::Tensor g = flatGradients(ctx.params);
+    // a seeded random batch from the pooled memory
+    std::vector<const Example*> pool;
+    for (const auto& task : memory_.tasks()) for (const auto& e : task) pool.push_back(&e);
+    std::mt19937_64 rng(seed_ * 31337 + static_cast<uint64_t>(calls_++));
+    std::vector<Example> batch;
+    for (int64_t i = 0; i < std::min<int64_t>(refBatch_, pool.size()); ++i) {
+      const size_t j = i + rng() % (pool.size() - i);
+      std::swap(pool[i], pool[j]);
+      batch.push_back(*pool[i]);
+    }
+    at::Tensor ref = gradientOn(ctx, batch);
+    setFlatGradients(ctx.params, project(g, ref));
+  }
+
+  static at::Tensor project(const at::Tensor& g, const at::Tensor& ref) {
+    const double dot = g.dot(ref).item<double>();
+    if (dot >= 0) return g;
+    const double norm2 = ref.dot(ref).item<double>();
+    if (norm2 <= 0) return g;
+    return g - ref * (dot / norm2);
+  }
+
+  std::vector<NamedTensor> state() override {
+    auto s = GemBase::state();
+    s.push_back({"calls", at::tensor({calls_}, at::kLong)});
+    return s;
+  }
+  void loadState(const std::map<std::string, at::Tensor>& s) override {
+    GemBase::loadState(s);
+    if (s.count("calls")) calls_ = s.at("calls").item<int64_t>();
+  }
+
+ private:
+  int64_t refBatch_;
+};
+
+std::unique_ptr<Method> makeGem(const Options& o) { return std::make_unique<Gem>(o); }
+std::unique_ptr<Method> makeAGem(const Options& o) { return std::make_unique<AGem>(o); }
+
+}  // namespace
+
+at::Tensor gemProject(const at::Tensor& g, const at::Tensor& G, double margin) { return Gem::project(g, G, margin); }
+at::Tensor agemProject(const at::Tensor& g, const at::Tensor& ref) { return AGem::project(g, ref); }
+
+CN_REGISTER_METHOD("gem", makeGem);
+CN_REGISTER_METHOD("agem", makeAGem);
+}  // namespace cn

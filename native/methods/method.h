@@ -1,0 +1,88 @@
+// Method: a continual-learning method (EWC, LwF, GEM, A-GEM, CIA, ...) acting on training
+// through hooks. A method is one file methods/<name>.cc that implements the hooks it needs and
+// registers a factory with CN_REGISTER_METHOD("name", factory); see docs/methods.md.
+//
+// Order of calls, for each task t (0-based):
+//   beforeTask(t) → per optimizer step: [per micro-batch: beforeForward → loss + extraLoss →
+//   backward] → transformGradients → clip → optimizer step → afterOptimizerStep → afterTask(t, data)
+// The stream runner calls beforeTask/afterTask (Model.beforeTask/afterTask in TS); the trainer
+// calls the rest. state() is saved with every task checkpoint and in-task trainer checkpoint.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/options.h"
+#include "train/batches.h"
+#include "tuners/tuner.h"
+
+namespace cn {
+
+class Decoder;
+
+// What a hook may use: the model, its tuner, the trainable tensors (with .grad() during a step).
+struct MethodContext {
+  Decoder& model;
+  Tuner& tuner;
+  std::vector<NamedTensor> params;
+  int64_t padId = 0;
+};
+
+// The student's side of one micro-batch, for losses that compare with it (LwF).
+struct StudentOutput {
+  const Batch& batch;
+  at::Tensor labelledLogits;  // undefined when the micro-batch has no labelled token  // [N, V] fp32 logits at the positions that predict a label
+  int64_t stepTokens = 0;     // labelled tokens of the whole optimizer step (loss normaliser)
+  int64_t microBatches = 1;   // micro-batches in the step
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual std::string name() const = 0;
+
+  virtual void beforeTask(MethodContext& ctx, int64_t task) {}
+  // Before the student's forward on a micro-batch. A method that needs other weights' outputs on
+  // the same batch (LwF's teacher) computes them here: once the student's graph exists, the
+  // parameters must not be modified in place.
+  virtual void beforeForward(MethodContext& ctx, const Batch& batch) {}
+  // Extra loss term for one micro-batch, already normalised so that summing it over the step's
+  // micro-batches gives the step's term; undefined when none.
+  virtual at::Tensor extraLoss(MethodContext& ctx, const StudentOutput& student) { return at::Tensor(); }
+  // Between backward and the optimizer step: may rewrite the parameters' .grad().
+  virtual void transformGradients(MethodContext& ctx) {}
+  // After the optimizer step, with the step's gradients still in .grad().
+  virtual void afterOptimizerStep(MethodContext& ctx, int64_t step) {}
+  // After the task's training, with the task's training examples.
+  virtual void afterTask(MethodContext& ctx, int64_t task, const std::vector<Example>& data) {}
+
+  // Everything the method keeps across tasks, for checkpoints (names are the method's own).
+  virtual std::vector<NamedTensor> state() { return {}; }
+  virtual void loadState(const std::map<std::string, at::Tensor>& state) {}
+};
+
+using MethodFactory = std::function<std::unique_ptr<Method>(const Options& options)>;
+bool registerMethod(const std::string& name, MethodFactory factory);
+std::unique_ptr<Method> makeMethod(const std::string& name, const Options& options);
+std::vector<std::string> methodNames();
+
+#define CN_REGISTER_METHOD(name, factory) \
+  static const bool cn_method_registered_##factory = ::cn::registerMethod(name, factory)
+
+// Shared helpers for methods.
+// All gradients flattened into one fp32 vector (zeros for params without grad).
+at::Tensor flatGradients(const std::vector<NamedTensor>& params);
+// Writes a flat vector back into the params' .grad().
+void setFlatGradients(const std::vector<NamedTensor>& params, const at::Tensor& flat);
+void zeroGradients(const std::vector<NamedTensor>& params);
+// Mean causal-LM loss of examples (as in training), with gradients flowing to the params.
+at::Tensor meanLoss(Decoder& model, const std::vector<Example>& examples, int64_t padId);
+// Packs examples into tensors for checkpoints and back.
+std::vector<NamedTensor> packExamples(const std::string& prefix, const std::vector<Example>& examples);
+std::vector<Example> unpackExamples(const std::string& prefix, const std::map<std::string, at::Tensor>& state);
+
+}  // namespace cn
