@@ -12,6 +12,7 @@ import zlib from 'node:zlib';
 
 import { IoError } from '../ts/errors';
 import { scaleRgb } from '../ts/report/colours';
+import { escapeMarkup, fitText } from '../ts/report/escape';
 import { meanMatrix } from '../ts/report/mean-matrix';
 import { readResults } from '../ts/report/read';
 import { writeResults, PNG_SCALE, type ResultFiles } from '../ts/report/write';
@@ -184,6 +185,14 @@ describe('run reports', function () {
       }
       expect(checked).to.equal((T + 1) * T);
     });
+  });
+
+  it('escapeMarkup replaces markup and XML-forbidden characters; fitText keeps emoji whole', () => {
+    expect(escapeMarkup(`a<b>&"c"'d'`)).to.equal('a&lt;b&gt;&amp;&quot;c&quot;&#39;d&#39;');
+    expect(escapeMarkup('x\u0000y\u001bz\tw\n')).to.equal('x\uFFFDy\uFFFDz\tw\n');
+    expect(escapeMarkup('lone \uD800 and \uDC00, pair 📰 中文')).to.equal('lone \uFFFD and \uFFFD, pair 📰 中文');
+    expect(fitText('📰📰📰📰📰📰', 40, 12)).to.equal('📰📰…');
+    expect(fitText('short', 100, 12)).to.equal('short');
   });
 
   it('escapes user text in the HTML: markup in names and answers stays text', () => {
