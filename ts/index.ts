@@ -37,3 +37,4 @@ export { runStream } from './stream/runner';
 export type { StreamResults, StreamEvent, MethodResult, RunOptions } from './stream/runner';
 export { resultsMarkdown } from './report/markdown';
 export { writeResults } from './report/write';
+export { readResults } from './report/read';

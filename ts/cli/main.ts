@@ -10,6 +10,7 @@ import { ContinualNextError } from '../errors';
 import { packageVersion } from '../info';
 import { registerDemoCommand } from './commands/demo';
 import { registerInfoCommand } from './commands/info';
+import { registerReportCommand } from './commands/report';
 import { registerRunCommand } from './commands/run';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerInfoCommand(program);
   registerRunCommand(program);
   registerDemoCommand(program);
+  registerReportCommand(program);
   return program;
 }
 

@@ -260,7 +260,7 @@ function normaliseAdapterKeys(state: Record<string, NativeTensor>): Record<strin
 }
 
 /** Writes a small text file atomically (temp file + rename). */
-export function writeFileAtomic(file: string, text: string): void {
+export function writeFileAtomic(file: string, text: string | Uint8Array): void {
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
     fs.writeFileSync(tmp, text);

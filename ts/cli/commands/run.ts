@@ -27,10 +27,10 @@ export async function runWithProgress(config: StreamConfig, flags: RunFlags): Pr
     progress.stopBar();
     const files = writeResults(results);
     if (flags.json) {
-      process.stdout.write(JSON.stringify({ event: 'done', results: files.json, markdown: files.markdown }) + '\n');
+      process.stdout.write(JSON.stringify({ event: 'done', results: files.json, markdown: files.markdown, html: files.html, figures: files.figures }) + '\n');
     } else {
       process.stdout.write(resultsMarkdown(results).split('\n## ')[0] + '\n');
-      process.stdout.write(`results: ${files.json}\n         ${files.markdown}\n`);
+      process.stdout.write(`results: ${files.json}\n         ${files.markdown}\n         ${files.html}\n`);
     }
   } finally {
     process.off('SIGINT', onSignal);
@@ -40,7 +40,7 @@ export async function runWithProgress(config: StreamConfig, flags: RunFlags): Pr
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
-    .description('run a continual-learning stream (JSON or YAML config) and write results.json / results.md')
+    .description('run a continual-learning stream (JSON or YAML config) and write results.json, results.md, report.html and figures')
     .argument('<config>', 'stream config file (.json, .yaml, .yml)')
     .option('-o, --output <dir>', 'output directory (overrides the config)')
     .option('--seeds <list>', 'comma-separated seeds (overrides the config)')
