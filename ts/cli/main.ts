@@ -9,8 +9,10 @@ import { Command, CommanderError } from 'commander';
 import { ContinualNextError } from '../errors';
 import { packageVersion } from '../info';
 import { registerDemoCommand } from './commands/demo';
+import { registerEvalCommand } from './commands/eval';
 import { registerInfoCommand } from './commands/info';
 import { registerRunCommand } from './commands/run';
+import { registerServeCommand } from './commands/serve';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerInfoCommand(program);
   registerRunCommand(program);
   registerDemoCommand(program);
+  registerServeCommand(program);
+  registerEvalCommand(program);
   return program;
 }
 
