@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-import { Model, Tokenizer, Trainer, loadDataset } from '../ts/index';
+import { ChatEndpoint, EndpointError, Model, Tokenizer, Trainer, generate, loadDataset, startChatServer } from '../ts/index';
 import { CLI, cli, python, ROOT, tmpDir } from './helpers/run';
 
 const TOKENIZER = path.join(ROOT, 'test', 'fixtures', 'tokenizer', 'tiny-bpe');
@@ -303,6 +303,24 @@ describe('serve and eval', function () {
     const none = cli(['eval', '--test', testFile]);
     expect(none.status).to.equal(1);
     expect(none.stderr).to.match(/ConfigError: give --model <dir> or --endpoint <url>/);
+  });
+
+  it('startChatServer (the API) serves in-process; ChatEndpoint talks to it', async () => {
+    const tokenizer = await Tokenizer.fromDir(modelDir, { chatTemplate: 'chatml' });
+    await using model = await Model.load(modelDir);
+    await using api = await startChatServer(model, tokenizer, { port: 0, maxNewTokens: 4 });
+    expect(api.url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(api.modelName).to.equal('model');
+    const endpoint = new ChatEndpoint(api.url);
+    expect(await endpoint.model()).to.equal('model');
+    const answer = await endpoint.chat(messages, { maxTokens: 4 });
+    const [direct] = await generate(model, tokenizer, [messages as never], { maxNewTokens: 4 });
+    expect(answer).to.equal(direct.text);
+    const err = await endpoint.chat([{ role: 'assistant', content: 'x' }], { maxTokens: 2, where: { file: 'f.jsonl', line: 7 } }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(EndpointError);
+    expect((err as EndpointError).status).to.equal(400);
+    expect((err as EndpointError).line).to.equal(7);
+    expect((err as Error).message).to.include('(f.jsonl, item 7)');
   });
 
   it('SIGTERM shuts the server down cleanly (exit 0)', async () => {

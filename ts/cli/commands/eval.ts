@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { ConfigError } from '../../errors';
 import type { EvalOptions, EvalReport } from '../../eval/run-eval';
 import type { DType } from '../../native/bindings';
-import { positiveInt } from './serve';
+import { positiveInt } from '../flags';
 
 interface EvalFlags {
   model?: string;
@@ -25,15 +25,15 @@ interface EvalFlags {
   apiKey?: string;
   concurrency?: string;
   timeout?: string;
-  test: string[];
-  scorer: string[];
+  test?: string[];
+  scorer?: string[];
   maxNewTokens?: string;
-  stop: string[];
+  stop?: string[];
   output?: string;
   json?: boolean;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 /** The report as a plain table: one row per task, one column per scorer, then the mean. */
 export function evalTable(report: EvalReport): string {
@@ -53,9 +53,9 @@ async function optionsFrom(config: string | undefined, flags: EvalFlags): Promis
     const { evalOptionsFromConfig } = await import('../../eval/run-eval.js');
     options = evalOptionsFromConfig(readStreamConfig(config));
   }
-  if (flags.test.length) options.tests = flags.test;
-  if (flags.scorer.length) options.scorers = flags.scorer;
-  if (flags.stop.length) options.stop = flags.stop;
+  if (flags.test?.length) options.tests = flags.test;
+  if (flags.scorer?.length) options.scorers = flags.scorer;
+  if (flags.stop?.length) options.stop = flags.stop;
   if (flags.model) options.model = flags.model;
   if (flags.endpoint) {
     options.endpoint = flags.endpoint;
@@ -96,9 +96,9 @@ export function registerEvalCommand(program: Command): void {
     .option('--api-key <key>', 'bearer token for the endpoint (default: $OPENAI_API_KEY)')
     .option('--concurrency <n>', 'requests in flight against the endpoint (default 4)')
     .option('--timeout <seconds>', 'per-request timeout against the endpoint (default 120)')
-    .option('--test <file>', 'test set (.jsonl, .json, .csv; path#N samples N); repeatable', collect, [])
-    .option('--scorer <name>', 'scorer (contains, exact-match, token-f1, rouge-l, ...); repeatable; default contains', collect, [])
-    .option('--stop <string>', 'stop string; repeatable', collect, [])
+    .option('--test <file>', 'test set (.jsonl, .json, .csv; path#N samples N); repeatable', collect)
+    .option('--scorer <name>', 'scorer (contains, exact-match, token-f1, rouge-l, ...); repeatable; default contains', collect)
+    .option('--stop <string>', 'stop string; repeatable', collect)
     .option('--max-new-tokens <n>', 'new tokens per answer (default 32)')
     .option('-o, --output <file>', 'write the report (scores and every sample) as JSON')
     .option('--json', 'print the report as JSON instead of a table')

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 
 import { ConfigError } from '../../errors';
 import type { DType } from '../../native/bindings';
+import { positiveInt } from '../flags';
 
 export interface ServeFlags {
   model: string;
@@ -18,12 +19,6 @@ export interface ServeFlags {
   device: string;
   dtype: string;
   quiet?: boolean;
-}
-
-export function positiveInt(value: string, flag: string, min = 1): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${flag} must be an integer ≥ ${min}; got ${JSON.stringify(value)}`, { field: flag });
-  return n;
 }
 
 export function registerServeCommand(program: Command): void {
