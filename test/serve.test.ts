@@ -135,6 +135,7 @@ describe('serve and eval', function () {
       await server.exited;
       clearTimeout(killer);
     }
+    if (root) fs.rmSync(root, { recursive: true, force: true });
   });
 
   it('GET /health and /v1/models describe the served model', async () => {

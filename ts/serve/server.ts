@@ -186,7 +186,7 @@ export async function startChatServer(model: Model, tokenizer: GenerationCodec, 
         res.end('data: [DONE]\n\n');
         return `${g.tokenIds.length} tokens, streamed`;
       } catch (e) {
-        if (controller.signal.aborted && e instanceof AbortError) return 'cancelled: the client disconnected';
+        if (controller.signal.aborted && e instanceof AbortError) return closing ? 'cancelled: the server is shutting down' : 'cancelled: the client disconnected';
         throw e;
       } finally {
         active.delete(controller);
