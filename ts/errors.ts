@@ -53,6 +53,12 @@ export class AbortError extends codedClass('ERR_ABORTED') {}
 export class DistributedError extends codedClass('ERR_DISTRIBUTED') {}
 /** A file could not be read or written. */
 export class IoError extends codedClass('ERR_IO') {}
+/** An HTTP endpoint failed: unreachable, timed out, an HTTP error or a malformed answer (names the URL, and the test item as file/line). */
+export class EndpointError extends codedClass('ERR_ENDPOINT') {
+  url?: string;
+  /** HTTP status, when the server answered. */
+  status?: number;
+}
 /** Any other native failure. */
 export class NativeError extends codedClass('ERR_NATIVE') {}
 

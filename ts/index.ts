@@ -38,3 +38,9 @@ export type { StreamResults, StreamEvent, MethodResult, RunOptions } from './str
 export { resultsMarkdown } from './report/markdown';
 export { writeResults } from './report/write';
 export { readResults } from './report/read';
+export { startChatServer } from './serve/server';
+export type { ChatServer, ChatServerOptions } from './serve/server';
+export { runEval, loadTestSets, evalOptionsFromConfig } from './eval/run-eval';
+export type { EvalOptions, EvalReport, EvalTaskResult, EvalTestSet } from './eval/run-eval';
+export { ChatEndpoint } from './eval/chat-endpoint';
+export type { ChatEndpointOptions, ChatCallOptions } from './eval/chat-endpoint';

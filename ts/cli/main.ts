@@ -9,9 +9,11 @@ import { Command, CommanderError } from 'commander';
 import { ContinualNextError } from '../errors';
 import { packageVersion } from '../info';
 import { registerDemoCommand } from './commands/demo';
+import { registerEvalCommand } from './commands/eval';
 import { registerInfoCommand } from './commands/info';
 import { registerReportCommand } from './commands/report';
 import { registerRunCommand } from './commands/run';
+import { registerServeCommand } from './commands/serve';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerDemoCommand(program);
   registerReportCommand(program);
+  registerServeCommand(program);
+  registerEvalCommand(program);
   return program;
 }
 

@@ -59,15 +59,23 @@ export async function evaluateTasks(
     chunk.forEach((i, k) => (answers[i] = out[k].text.trim()));
     options.onBatch?.(Math.min(start + options.batchSize, order.length), order.length);
   }
+  const perTask = tasks.map(() => [] as string[]);
+  flat.forEach((f, i) => (perTask[f.ti][f.ii] = answers[i]));
+  return scoreTasks(tasks, perTask, scorers);
+}
+
+/** Scores answers (one list per task, in item order) against the items' references. */
+export async function scoreTasks(tasks: { name: string; items: TestItem[] }[], answers: string[][], scorers: Scorer[]): Promise<TaskEvaluation[]> {
+  const flat = tasks.flatMap((t, ti) => t.items.map((item, ii) => ({ ti, ii, item, answer: answers[ti][ii] })));
   const results: TaskEvaluation[] = tasks.map((t) => ({ task: t.name, scores: {}, samples: [] }));
   const perScorer: Record<string, number[]> = {};
   for (const scorer of scorers) {
-    perScorer[scorer.name] = await scoreAll(scorer, answers, flat.map((f) => f.item.reference));
+    perScorer[scorer.name] = await scoreAll(scorer, flat.map((f) => f.answer), flat.map((f) => f.item.reference));
   }
   flat.forEach((f, i) => {
     const scores: Record<string, number> = {};
     for (const scorer of scorers) scores[scorer.name] = perScorer[scorer.name][i];
-    results[f.ti].samples[f.ii] = { answer: answers[i], reference: f.item.reference, scores, ...(f.item.tags ? { tags: f.item.tags } : {}) };
+    results[f.ti].samples[f.ii] = { answer: f.answer, reference: f.item.reference, scores, ...(f.item.tags ? { tags: f.item.tags } : {}) };
   });
   for (const r of results) {
     for (const scorer of scorers) {
