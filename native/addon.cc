@@ -2,6 +2,7 @@
 //   core/     errors, async work, progress, dtypes, tensor bridge, info
 //   io/       safetensors read/write
 //   models/   the decoder and one file per model family
+//   encoders/ the BERT-style sentence encoder and its pooling
 //   tuners/   one file per tuner (LoRA, ...)
 //   train/    loss, optimizer, schedules, batching, trainer
 //   generate/ KV-cache generation
@@ -31,6 +32,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   cn::Tensor::init(env, exports);
   cn::initModel(env, exports);
   cn::initKernels(env, exports);
+  cn::initEncoder(env, exports);
   return exports;
 }
 

@@ -9,4 +9,5 @@ void initDiagnostics(Napi::Env env, Napi::Object exports);
 void initSafetensors(Napi::Env env, Napi::Object exports);
 void initModel(Napi::Env env, Napi::Object exports);
 void initKernels(Napi::Env env, Napi::Object exports);
+void initEncoder(Napi::Env env, Napi::Object exports);
 }  // namespace cn

@@ -9,3 +9,5 @@ export { exactMatchScorer } from './exact-match';
 export { containsScorer } from './contains';
 export { tokenF1Scorer, tokenF1 } from './token-f1';
 export { rougeLScorer, rougeL, lcsLength } from './rouge-l';
+export { EmbeddingCosineScorer, clampedCosine } from './embedding-cosine';
+export type { EmbeddingCosineOptions } from './embedding-cosine';

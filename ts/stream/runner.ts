@@ -85,7 +85,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
   const started = Date.now();
   const emit = options.onEvent ?? (() => undefined);
   fs.mkdirSync(config.output, { recursive: true });
-  const scorers = config.scorers.map((n) => getScorer(n));
+  const scorers = config.scorers.map((n) => (typeof n === 'string' ? getScorer(n) : getScorer(n.name, n)));
   const primary = scorers[0].name;
 
   // Data: every task's train conversations and test items, loaded and validated up front.
