@@ -25,7 +25,7 @@ try {
   const count = Number(arg('sentences', '256'));
   const rand = rng(7);
   const sentences = Array.from({ length: count }, () =>
-    Array.from({ length: 4 + Math.floor(rand() * 40) }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(' '),
+    Array.from({ length: 4 + Math.floor(rand() * 20) }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(' '),
   );
   const sentencesFile = path.join(dir, 'sentences.json');
   fs.writeFileSync(sentencesFile, JSON.stringify(sentences));
