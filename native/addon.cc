@@ -2,6 +2,7 @@
 //   core/     errors, async work, progress, dtypes, tensor bridge, info
 //   io/       safetensors read/write
 //   models/   the decoder and one file per model family
+//   encoders/ the BERT-style sentence encoder and its pooling
 //   tuners/   one file per tuner (LoRA, ...)
 //   methods/  one file per continual-learning method (EWC, LwF, GEM, A-GEM, CIA)
 //   train/    loss, optimizer, schedules, batching, trainer
@@ -33,6 +34,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   cn::initModel(env, exports);
   cn::initKernels(env, exports);
   cn::initMethods(env, exports);
+  cn::initEncoder(env, exports);
   return exports;
 }
 

@@ -22,6 +22,7 @@ export type { GenerateOptions, Generation, GenerationChunk, Prompt } from './mod
 export * from './data';
 export * from './metrics';
 export * from './scorers';
+export * from './encoder';
 export { Random } from './util/random';
 export { Tokenizer } from './tokenizer/tokenizer';
 export type { TokenizerLoadOptions, EncodeOptions, DecodeOptions } from './tokenizer/tokenizer';

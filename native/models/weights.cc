@@ -66,7 +66,10 @@ at::Tensor WeightStore::takeOptional(const std::string& name, std::vector<int64_
 void WeightStore::finish() const {
   std::vector<std::string> all = problems_;
   for (const auto& [name, t] : tensors_) {
-    if (!taken_.count(name)) all.push_back("unexpected tensor '" + name + "'");
+    if (taken_.count(name)) continue;
+    bool harmless = false;
+    for (const auto& f : ignored_) harmless = harmless || f(name);
+    if (!harmless) all.push_back("unexpected tensor '" + name + "'");
   }
   if (all.empty()) return;
   std::ostringstream msg;

@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -26,6 +27,8 @@ class WeightStore {
   bool has(const std::string& name) const { return tensors_.count(name) > 0; }
   // Names not taken that we know to be harmless (e.g. rotary inv_freq buffers).
   void ignore(const std::string& name) { taken_.insert(name); }
+  // Every name `harmless` accepts is not reported as unexpected (e.g. an encoder's pooler head).
+  void ignoreMatching(std::function<bool(const std::string&)> harmless) { ignored_.push_back(std::move(harmless)); }
 
   // Throws ERR_MODEL_LOAD listing every problem; call after the model took what it needs.
   void finish() const;
@@ -36,6 +39,7 @@ class WeightStore {
   at::ScalarType dtype_;
   at::Device device_;
   std::set<std::string> taken_;
+  std::vector<std::function<bool(const std::string&)>> ignored_;
   std::vector<std::string> problems_;
   bool random_ = false;
   double randomStd_ = 0.02;

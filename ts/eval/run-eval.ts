@@ -11,7 +11,7 @@ import { loadDataset } from '../data/load';
 import { splitForEval } from '../data/split';
 import { ConfigError, DatasetError } from '../errors';
 import type { DType } from '../native/bindings';
-import { getScorer } from '../scorers';
+import { scorerFromSpec, type ScorerSpec } from '../scorers';
 import type { StreamConfig } from '../stream/config';
 import { evaluateTasks, scoreTasks, type TaskEvaluation, type TestItem } from '../stream/evaluate';
 import { ChatEndpoint } from './chat-endpoint';
@@ -26,7 +26,7 @@ export interface EvalTestSet {
 export interface EvalOptions {
   tests: (EvalTestSet | string)[];
   /** Scorer names (default ['contains']); the first is the primary one. */
-  scorers?: string[];
+  scorers?: ScorerSpec[];
   /** A local Hugging Face model directory ... */
   model?: string;
   adapter?: string;
@@ -149,7 +149,7 @@ export async function runEval(options: EvalOptions): Promise<EvalReport> {
   const started = Date.now();
   if (!!options.model === !!options.endpoint) throw new ConfigError('give either a model directory or an endpoint URL (exactly one)', { field: options.model ? 'endpoint' : 'model' });
   if (options.endpoint && options.adapter) throw new ConfigError('--adapter applies to a local model; an endpoint serves its own', { field: 'adapter' });
-  const scorers = (options.scorers?.length ? options.scorers : ['contains']).map((n) => getScorer(n));
+  const scorers = (options.scorers?.length ? options.scorers : ['contains']).map(scorerFromSpec);
   const maxNewTokens = positive(options.maxNewTokens, 'maxNewTokens', 32);
   const tasks = await loadTestSets(options.tests, options.seed ?? 42);
   let evaluations: TaskEvaluation[];

@@ -138,6 +138,7 @@ export interface NativeBindings {
   Model: NativeModelClass;
   kernels: NativeKernels;
   methods: NativeMethods;
+  Encoder: NativeEncoderClass;
 }
 
 /** The CL methods' formulas on small tensors (native/bindings/method_math.cc), for math tests. */
@@ -244,4 +245,39 @@ export interface NativeModel {
 export interface NativeModelClass {
   random(spec: object, options: { dtype?: DType; device?: string; seed?: number; std?: number }): Promise<NativeModel>;
   fromTensors(spec: object, tensors: Record<string, NativeTensor>, options: { dtype?: DType; device?: string; source?: string }): Promise<NativeModel>;
+}
+
+/** Architecture of a BERT-style encoder (native/encoders/encoder_spec.h); ts/encoder/encoder-config.ts reads it from config.json. */
+export interface NativeEncoderSpec {
+  vocabSize: number;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  maxPositionEmbeddings: number;
+  typeVocabSize: number;
+  layerNormEps: number;
+  hiddenAct: string;
+  padTokenId: number;
+  /** RoBERTa / XLM-R: real tokens are numbered from this + 1. -1 for BERT (numbered from 0). */
+  positionPaddingIdx: number;
+}
+
+/** Sentence embeddings, row-major: rows × dim. */
+export interface NativeEmbeddings {
+  data: Float32Array;
+  rows: number;
+  dim: number;
+}
+
+/** A loaded sentence encoder (native/bindings/encoder.cc). */
+export interface NativeEncoder {
+  readonly disposed: boolean;
+  /** Pads the rows, runs the encoder and pools on a worker thread. */
+  encode(ids: number[][], options: { pooling: string[]; normalize: boolean }): Promise<NativeEmbeddings>;
+  dispose(): void;
+}
+
+export interface NativeEncoderClass {
+  fromTensors(spec: NativeEncoderSpec, tensors: Record<string, NativeTensor>, options: { source?: string }): Promise<NativeEncoder>;
 }

@@ -32,3 +32,11 @@ export function getScorer(name: string, options?: Record<string, unknown>): Scor
 }
 
 for (const s of [exactMatchScorer, containsScorer, tokenF1Scorer, rougeLScorer]) registerScorer(s.name, () => s);
+
+/** A scorer as configs name it: its name, or `{ name, ...options }` (embedding-cosine's `model`). */
+export type ScorerSpec = string | ({ name: string } & Record<string, unknown>);
+
+/** The scorer a config entry names. */
+export function scorerFromSpec(spec: ScorerSpec): Scorer {
+  return typeof spec === 'string' ? getScorer(spec) : getScorer(spec.name, spec);
+}

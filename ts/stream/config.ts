@@ -83,7 +83,8 @@ export const streamConfigSchema = z
       .strict()
       .default({} as never),
     seeds: z.array(z.number().int().min(0)).min(1).default([42]),
-    scorers: z.array(z.string().min(1)).min(1).default(['contains']),
+    /** Scorer names, or `{ name, ...options }` for scorers with options (embedding-cosine's `model`). */
+    scorers: z.array(z.union([z.string().min(1), z.object({ name: z.string().min(1) }).catchall(z.unknown())])).min(1).default(['contains']),
     output: z.string().default('runs/stream'),
   })
   .strict();
@@ -155,6 +156,7 @@ export function parseStreamConfig(raw: unknown, file = '(config)'): StreamConfig
     model: abs(config.model),
     output: abs(config.output),
     tasks: config.tasks.map((t) => ({ ...t, train: withoutSample(t.train), test: withoutSample(t.test) })),
+    scorers: config.scorers.map((s) => (typeof s === 'object' && typeof s.model === 'string' ? { ...s, model: abs(s.model) } : s)),
   };
 }
 

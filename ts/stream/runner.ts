@@ -17,7 +17,7 @@ import { loadDataset } from '../data/load';
 import { splitForEval } from '../data/split';
 import { summarizeRuns, type AggregatedMetrics, type ContinualMetrics } from '../metrics';
 import { Model, writeFileAtomic } from '../model/model';
-import { getScorer } from '../scorers';
+import { scorerFromSpec } from '../scorers';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { Trainer } from '../train/trainer';
 import type { TrainProgress } from '../native/bindings';
@@ -86,7 +86,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
   const started = Date.now();
   const emit = options.onEvent ?? (() => undefined);
   fs.mkdirSync(config.output, { recursive: true });
-  const scorers = config.scorers.map((n) => getScorer(n));
+  const scorers = config.scorers.map(scorerFromSpec);
   const primary = scorers[0].name;
 
   // Data: every task's train conversations and test items, loaded and validated up front.
