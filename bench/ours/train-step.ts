@@ -1,5 +1,5 @@
 /**
- * Our side of bench/train-step: a LoRA training step on a random-init Qwen2 shape, the same
+ * Our side of bench/train-step: a LoRA (or --tuner moelora [--experts 4]) training step on a random-init Qwen2 shape, the same
  * recipe as bench/peer/hf_train_step.py (r, alpha 2r, dropout 0, all linear layers, AdamW
  * lr 1e-4 wd 0.01, labels on the second half, no padding). Prints one JSON line.
  */
@@ -19,6 +19,7 @@ async function main() {
   const t0 = performance.now();
   const model = await native.Model.random(spec, { seed: 0 });
   if (tuner === 'lora') model.addTuner('lora', { r: rank, alpha: 2 * rank, dropout: 0, targetModules: 'all-linear' });
+  else if (tuner === 'moelora') model.addTuner('moelora', { r: rank, alpha: 2 * rank, dropout: 0, experts: Number(arg('experts', '4')), targetModules: 'all-linear' });
   else model.addTuner(tuner, {});
   const buildS = (performance.now() - t0) / 1000;
   const rand = rng(1);

@@ -7,6 +7,7 @@
 
 #include "core/errors.h"
 #include "models/decoder.h"
+#include "tuners/lora_common.h"
 #include "tuners/tuner.h"
 
 namespace cn {
@@ -19,11 +20,7 @@ class LoraLinear : public LinearHook {
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) override {
     if (merged_) return baseOut;
-    at::Tensor h = x;
-    if (dropout_ > 0 && *training_) {
-      at::Tensor keep = at::empty(x.sizes(), x.options().device(at::kCPU)).bernoulli_(1.0 - dropout_, gen_).to(x.device());
-      h = x * keep / (1.0 - dropout_);
-    }
+    at::Tensor h = lowrank::inputDropout(x, dropout_, gen_, *training_);
     // (h Aᵀ) Bᵀ · s added to the base output in one addmm: two thin GEMMs, never the
     // full [out, in] delta, and no separate scale/add passes over the output.
     at::Tensor down = at::linear(h, a_);
@@ -67,8 +64,7 @@ class Lora : public Tuner {
     for (Linear* lin : model.linears()) {
       if (!matchesTarget(lin->name, targets_, model.lmHead.name)) continue;
       const int64_t in = lin->inFeatures(), out = lin->outFeatures();
-      const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-      at::Tensor a = at::empty({r_, in}, at::kFloat).uniform_(-bound, bound, init).to(lin->weight.device(), lin->weight.scalar_type());
+      at::Tensor a = lowrank::kaimingUniformA(r_, in, init, lin->weight);
       at::Tensor b = at::zeros({out, r_}, lin->weight.options());
       a.set_requires_grad(true);
       b.set_requires_grad(true);
@@ -77,12 +73,7 @@ class Lora : public Tuner {
       hooks_.push_back({lin->name, hook});
       targeted_.push_back(lin);
     }
-    if (hooks_.empty()) {
-      std::string names;
-      for (Linear* lin : model.linears()) names += (names.empty() ? "" : ", ") + lin->name.substr(lin->name.rfind('.') + 1);
-      fail(code::kConfig, "LoRA targetModules matched no module of this model (module names end in: " + names + ")",
-           {{"field", "tuner.targetModules"}});
-    }
+    if (hooks_.empty()) lowrank::failNoTargets(model, "LoRA");
   }
 
   void detach(Decoder& model) override {

@@ -1,6 +1,6 @@
 /**
  * Model: a Hugging Face decoder directory (config.json, *.safetensors, tokenizer files) loaded
- * into the native engine, with an optional tuner (LoRA, full fine-tuning, ...).
+ * into the native engine, with an optional tuner (LoRA, MoELoRA, full fine-tuning, ...).
  *
  *   await using model = await Model.load(dir, { device: 'cpu' });
  *   model.addAdapter({ type: 'lora', r: 8, alpha: 32 });
@@ -210,15 +210,18 @@ export class Model extends NativeResource {
     return new Tensor(await this.native.forward(inputIds.native, attentionMask?.native));
   }
 
-  /** Folds the adapter into the base weights (faster inference); undo with unmerge(). */
-  merge(): void {
+  /**
+   * Folds the adapter into the base weights (faster inference); undo with unmerge(). Returns
+   * false when the tuner cannot be folded (MoELoRA: its router makes the update token-dependent).
+   */
+  merge(): boolean {
     this.assertAlive();
-    this.native.merge();
+    return this.native.merge();
   }
 
-  unmerge(): void {
+  unmerge(): boolean {
     this.assertAlive();
-    this.native.unmerge();
+    return this.native.unmerge();
   }
 
   /** Base and trainable parameter counts. */

@@ -52,6 +52,8 @@ const tunerSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('full'), trainEmbeddings: z.boolean().default(true) }).strict(),
+  // MoELoRA: LoRA's fields plus experts (r divisible by experts: checked below)
+  z.object({ type: z.literal('moelora'), experts: z.number().int().min(1).default(4), r: z.number().int().positive().default(8), alpha: z.number().positive().default(32), dropout: z.number().min(0).lt(1).default(0.05), targetModules: z.union([z.literal('all-linear'), z.array(z.string()).min(1)]).default('all-linear'), rslora: z.boolean().default(false), seed: z.number().int().min(0).default(0) }).strict(),
 ]);
 
 const taskSchema = z
@@ -70,7 +72,9 @@ export const streamConfigSchema = z
     chatTemplate: z.string().optional(),
     device: z.string().default('cpu'),
     dtype: z.enum(['float32', 'bfloat16', 'float16']).default('float32'),
-    tuner: tunerSchema.default({ type: 'lora' } as never),
+    tuner: tunerSchema
+      .refine((t) => t.type !== 'moelora' || t.r % t.experts === 0, { path: ['r'], message: 'r must be divisible by experts' })
+      .default({ type: 'lora' } as never),
     methods: z.array(methodSchema).min(1).default([{ name: 'seqft' }] as never),
     tasks: z.array(taskSchema).min(1),
     training: trainOptionsSchema.default({} as never),
