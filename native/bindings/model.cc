@@ -154,7 +154,8 @@ class Model : public Napi::ObjectWrap<Model> {
     return *s.tuner;
   }
 
-  // tunerState() → Record<string, Tensor>: copies of the tuner's parameters and buffers.
+  // tunerState() → Record<string, Tensor>: copies of the tuner's adapter file tensors (PEFT's;
+  // for most tuners its parameters and buffers).
   Napi::Value tunerState(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
       auto s = alive();
