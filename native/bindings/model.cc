@@ -154,13 +154,14 @@ class Model : public Napi::ObjectWrap<Model> {
     return *s.tuner;
   }
 
-  // tunerState() → Record<string, Tensor>: copies of the tuner's parameters and buffers.
+  // tunerState() → Record<string, Tensor>: copies of the tuner's adapter file tensors (PEFT's;
+  // for most tuners its parameters and buffers).
   Napi::Value tunerState(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
       auto s = alive();
       std::lock_guard<std::mutex> lock(s->mu);
       std::vector<NamedTensor> copies;
-      for (auto& t : tunerOf(*s).state()) copies.push_back({t.name, t.tensor.to(at::kCPU).clone()});
+      for (auto& t : tunerOf(*s).adapterState()) copies.push_back({t.name, t.tensor.to(at::kCPU).clone()});
       return fromNamedTensors(info.Env(), copies);
     });
   }
@@ -171,7 +172,7 @@ class Model : public Napi::ObjectWrap<Model> {
       auto tensors = toTensorMap(info[0], "state");
       const std::string source = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "(tensors)";
       std::lock_guard<std::mutex> lock(s->mu);
-      tunerOf(*s).loadState(tensors, source);
+      tunerOf(*s).loadAdapterState(tensors, source);
       return info.Env().Undefined();
     });
   }

@@ -151,7 +151,8 @@ at::Tensor Decoder::positionsFrom(const at::Tensor& keyValid) {
 
 at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::Tensor positions, KvCache* cache) {
   TORCH_CHECK(inputIds.dim() == 2, "input ids must be [batch, seq], got ", inputIds.sizes());
-  const int64_t batch = inputIds.size(0), seq = inputIds.size(1);
+  const int64_t batch = inputIds.size(0);
+  int64_t seq = inputIds.size(1);
   if (!keyValid.defined()) keyValid = at::ones({batch, seq}, at::TensorOptions().dtype(at::kBool).device(device));
   keyValid = keyValid.to(device, at::kBool);
   if (!positions.defined()) {
@@ -166,7 +167,9 @@ at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::
   positions = positions.to(device, at::kLong);
   at::Tensor ids = inputIds.to(device, at::kLong);
   at::Tensor x = at::embedding(embed, ids);
-  if (hooks.onEmbeddings) hooks.onEmbeddings(x, keyValid, positions);
+  if (hooks.onEmbeddings) hooks.onEmbeddings(x, keyValid, positions, cache != nullptr ? cache->length() : 0);
+  const int64_t virtualTokens = x.size(1) - seq;  // prepended by a tuner; not returned
+  seq = x.size(1);
 
   at::Tensor cos, sin;
   if (!spec.useAlibi) {
@@ -189,6 +192,7 @@ at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::
     }
   }
   if (cache != nullptr) cache->keyValid = allValid;
+  if (virtualTokens > 0) x = x.narrow(1, virtualTokens, seq - virtualTokens);
   return rmsNorm(x, finalNorm, spec.rmsNormEps);
 }
 
@@ -263,6 +267,17 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
     k = k * cos + rotateHalf(k) * sin;
   }
   const int64_t past = cache != nullptr ? cache->length() : 0;
+  // Prefix-tuning keys/values sit before every real key and are always visible.
+  int64_t prefixLen = 0;
+  if (hooks.prefixKv && (cache == nullptr || past == 0)) {
+    auto [pk, pv] = hooks.prefixKv(layer, B);
+    if (pk.defined()) {
+      prefixLen = pk.size(2);
+      k = at::cat({pk, k}, 2);
+      v = at::cat({pv, v}, 2);
+      if (cache != nullptr) cache->prefix = prefixLen;  // written into the cache below, once
+    }
+  }
   if (cache != nullptr) {
     if (static_cast<int64_t>(cache->k.size()) <= layer) {
       cache->k.resize(layers.size());
@@ -270,33 +285,25 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
     }
     at::Tensor& kb = cache->k[layer];
     at::Tensor& vb = cache->v[layer];
-    const int64_t need = past + S;
+    prefixLen = cache->prefix;
+    const int64_t start = past == 0 ? 0 : prefixLen + past;  // where the new keys go
+    const int64_t need = start + k.size(2);
     if (!kb.defined() || kb.size(2) < need) {
       // grow to twice what is needed (at least 64 positions) and keep what is cached
       const int64_t capacity = std::max<int64_t>(64, 2 * need);
       at::Tensor nk = at::empty({B, Hkv, capacity, D}, k.options());
       at::Tensor nv = at::empty({B, Hkv, capacity, D}, v.options());
-      if (past > 0) {
-        nk.narrow(2, 0, past).copy_(kb.narrow(2, 0, past));
-        nv.narrow(2, 0, past).copy_(vb.narrow(2, 0, past));
+      if (start > 0) {
+        nk.narrow(2, 0, start).copy_(kb.narrow(2, 0, start));
+        nv.narrow(2, 0, start).copy_(vb.narrow(2, 0, start));
       }
       kb = nk;
       vb = nv;
     }
-    kb.narrow(2, past, S).copy_(k);
-    vb.narrow(2, past, S).copy_(v);
+    kb.narrow(2, start, k.size(2)).copy_(k);
+    vb.narrow(2, start, v.size(2)).copy_(v);
     k = kb.narrow(2, 0, need);
     v = vb.narrow(2, 0, need);
-  }
-  // Prefix-tuning keys/values sit before every real key and are always visible.
-  int64_t prefixLen = 0;
-  if (hooks.prefixKv) {
-    auto [pk, pv] = hooks.prefixKv(layer, B);
-    if (pk.defined()) {
-      prefixLen = pk.size(2);
-      k = at::cat({pk, k}, 2);
-      v = at::cat({pv, v}, 2);
-    }
   }
   at::Tensor out;
   if (am.causalOnly && prefixLen == 0) {
@@ -310,7 +317,6 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
       mask = causal.view({1, 1, S, S}).expand({B, 1, S, S});
     }
     if (prefixLen > 0) {
-      // Prefix-tuning keys/values sit before every real key and are always visible.
       at::Tensor visible = mask.scalar_type() == at::kBool ? at::ones({B, 1, S, prefixLen}, mask.options())
                                                            : at::zeros({B, 1, S, prefixLen}, mask.options());
       mask = at::cat({visible.expand({mask.size(0), 1, S, prefixLen}), mask}, 3);

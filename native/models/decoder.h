@@ -38,8 +38,9 @@ struct DecoderLayer {
 // Keys and values of past positions, per layer, for incremental decoding. Buffers grow by
 // doubling, so a decoding step writes its new keys in place instead of copying the whole cache.
 struct KvCache {
-  std::vector<at::Tensor> k, v;  // [B, Hkv, capacity, D] each; the first length() positions are used
+  std::vector<at::Tensor> k, v;  // [B, Hkv, capacity, D] each; the first prefix + length() positions are used
   at::Tensor keyValid;           // [B, T] bool: which cached positions are real tokens
+  int64_t prefix = 0;            // prefix-tuning keys/values stored once before the cached positions
   int64_t length() const { return keyValid.defined() ? keyValid.size(1) : 0; }
 };
 
@@ -51,10 +52,13 @@ struct AttentionMask {
 
 // Hooks a tuner can install besides per-linear hooks (prompt/prefix tuning, adapters).
 struct DecoderHooks {
-  // Called on the input embeddings [B, S, H]; may prepend virtual tokens (then it must extend
-  // the attention mask and positions it is given).
-  std::function<void(at::Tensor& embeds, at::Tensor& keyValid, at::Tensor& positions)> onEmbeddings;
+  // Called on the input embeddings [B, S, H] of every pass; `past` is the number of cached
+  // positions (0 on a first pass). It may prepend virtual tokens (then it must extend the key
+  // mask and positions it is given: hidden() returns only the states of the real positions) or
+  // shift positions (prefix tuning).
+  std::function<void(at::Tensor& embeds, at::Tensor& keyValid, at::Tensor& positions, int64_t past)> onEmbeddings;
   // Extra keys/values prepended per layer: returns {k, v} [B, Hkv, P, D] or undefined tensors.
+  // Always attendable; with a KV cache they are asked for once, on the first pass, and cached.
   std::function<std::pair<at::Tensor, at::Tensor>(int64_t layer, int64_t batch)> prefixKv;
   // Applied to a layer's attention / MLP output before the residual add.
   std::function<at::Tensor(int64_t layer, const at::Tensor& out)> afterAttention, afterMlp;

@@ -56,6 +56,11 @@ class Tuner {
   void loadState(const std::map<std::string, at::Tensor>& state, const std::string& source);
   // parameters() followed by buffers(), detached.
   std::vector<NamedTensor> state();
+  // What saveAdapter writes and loadAdapter reads (PEFT's file): state() by default. Tuners
+  // whose PEFT file holds derived values (prefix/P-tuning encoders save their output) override
+  // both; trainer checkpoints keep using state()/loadState().
+  virtual std::vector<NamedTensor> adapterState() { return state(); }
+  virtual void loadAdapterState(const std::map<std::string, at::Tensor>& saved, const std::string& source) { loadState(saved, source); }
 
  protected:
   bool training_ = true;

@@ -17,7 +17,7 @@ import { Tensor } from '../tensor';
 import { readModelConfig, type DecoderSpec } from './config';
 import { isNativeMethod, methodSchema, type MethodConfig, type MethodConfigInput, type NativeMethodConfig } from '../methods/options';
 import { encodeExamples, type TrainingData, type TrainingEncoder } from '../train/trainer';
-import { adapterConfigFor, tunerFromAdapterConfig, withDefaults, type TunerOptions } from './tuner-options';
+import { adapterConfigFor, tunerFromAdapterConfig, withDefaults, type PromptTuningOptions, type TunerOptions } from './tuner-options';
 
 export interface LoadOptions {
   /** 'cpu' (default), 'cuda' or 'cuda:N'. Asking for CUDA where none is usable throws DeviceError. */
@@ -77,12 +77,14 @@ export class Model extends NativeResource {
     return this.#tuner;
   }
 
-  /** Attaches a tuner (LoRA by default). One tuner at a time. */
-  addAdapter(options: TunerOptions): void {
+  /**
+   * Attaches a tuner (LoRA by default). One tuner at a time. `tokenizer` turns a prompt-tuning
+   * `initText` into token ids.
+   */
+  addAdapter(options: TunerOptions, context: { tokenizer?: { encode(text: string, o?: { addSpecialTokens?: boolean }): number[] } } = {}): void {
     this.assertAlive();
     const full = withDefaults(options);
-    const { type, ...rest } = full;
-    this.native.addTuner(type, rest);
+    this.native.addTuner(full.type, nativeTunerOptions(full, context.tokenizer));
     this.#tuner = full;
   }
 
@@ -104,7 +106,7 @@ export class Model extends NativeResource {
     } finally {
       for (const t of Object.values(state)) t.dispose();
     }
-    const config = adapterConfigFor(this.#tuner, this.dir, this.linearNames());
+    const config = adapterConfigFor(this.#tuner, this.dir, this.linearNames(), this.spec);
     writeFileAtomic(path.join(dir, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n');
   }
 
@@ -253,6 +255,21 @@ export class Model extends NativeResource {
   protected release(): void {
     this.native.dispose();
   }
+}
+
+/** The options object the native tuner reads: lists of ids travel as strings; initText becomes ids. */
+function nativeTunerOptions(t: TunerOptions, tokenizer?: { encode(text: string, o?: { addSpecialTokens?: boolean }): number[] }): Record<string, unknown> {
+  const { type: _type, ...rest } = t;
+  if (t.type !== 'prompt') return rest;
+  const { initText, initTokenIds, ...others } = t as PromptTuningOptions & { type: 'prompt' };
+  let ids = initTokenIds;
+  if (!ids && initText !== undefined && t.init === 'text') {
+    if (!tokenizer) throw new ConfigError('tuner option "tuner.initText" needs a tokenizer: addAdapter(options, { tokenizer }), or give initTokenIds', { field: 'tuner.initText' });
+    // PEFT tokenises the init text with the tokenizer's defaults (special tokens included)
+    ids = tokenizer.encode(initText);
+  }
+  const { type: _t, ...fields } = others;
+  return { ...fields, ...(ids ? { initTokenIds: ids.map(String) } : {}) };
 }
 
 /** PEFT saves keys without the adapter name; some tools keep ".default": accept both. */

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 
 import { ConfigError } from '../errors';
+import type { DecoderSpec } from './config';
 
 export interface LoraOptions {
   type: 'lora';
@@ -38,7 +39,112 @@ export interface FullOptions {
   trainEmbeddings?: boolean;
 }
 
-export type TunerOptions = LoraOptions | MoeLoraOptions | FullOptions;
+/** Prompt-Tuning (PEFT PROMPT_TUNING): N trainable virtual-token embeddings before every input. */
+export interface PromptTuningOptions {
+  type: 'prompt';
+  /** Virtual tokens N (default 20). */
+  numVirtualTokens?: number;
+  /** 'random' N(0, 1) as PEFT (default), 'text' (embeddings of initText / initTokenIds, repeated or cut to N), 'sampleVocab'. */
+  init?: 'random' | 'text' | 'sampleVocab';
+  /** Text whose token embeddings initialise the prompt (init 'text'; needs a tokenizer in addAdapter). */
+  initText?: string;
+  /** The init text's token ids, instead of initText. */
+  initTokenIds?: number[];
+  /** Seed of the random initialisation (default 0). */
+  seed?: number;
+}
+
+/** Prefix-Tuning (PEFT PREFIX_TUNING): N trainable keys/values per layer, attended by every query. */
+export interface PrefixTuningOptions {
+  type: 'prefix';
+  /** Virtual tokens N (default 20). */
+  numVirtualTokens?: number;
+  /** Train the prefix through PEFT's reparameterisation MLP (embedding → Linear → tanh → Linear) (default false). */
+  projection?: boolean;
+  /** Hidden size of that MLP (default kvHeads·headDim, as PEFT). */
+  encoderHiddenSize?: number;
+  /** Seed of the initialisation (default 0). */
+  seed?: number;
+}
+
+/** P-Tuning (PEFT P_TUNING): virtual tokens produced by a trainable MLP or LSTM prompt encoder. */
+export interface PTuningOptions {
+  type: 'ptuning';
+  /** Virtual tokens N (default 20). */
+  numVirtualTokens?: number;
+  /** Prompt encoder: 'MLP' (default) or 'LSTM'. */
+  encoderType?: 'MLP' | 'LSTM';
+  /** Encoder hidden size (default the model's hidden size, as PEFT). */
+  encoderHiddenSize?: number;
+  /** LSTM layers (default 2; the MLP always has 3 linear layers, as PEFT). */
+  encoderNumLayers?: number;
+  /** Dropout between LSTM layers while training (default 0). */
+  encoderDropout?: number;
+  /** Seed of the initialisation and of dropout (default 0). */
+  seed?: number;
+}
+
+export type VirtualTokenTunerOptions = PromptTuningOptions | PrefixTuningOptions | PTuningOptions;
+
+export type TunerOptions = LoraOptions | MoeLoraOptions | FullOptions | VirtualTokenTunerOptions;
+
+const tokens = z.number().int().positive().default(20);
+const seed = z.number().int().min(0).default(0);
+/** zod schemas of the virtual-token tuners (with their defaults); the stream config reuses them. */
+export const virtualTokenTunerSchemas = [
+  z
+    .object({
+      type: z.literal('prompt'),
+      numVirtualTokens: tokens,
+      init: z.enum(['random', 'text', 'sampleVocab']).default('random'),
+      initText: z.string().min(1).optional(),
+      initTokenIds: z.array(z.number().int().min(0)).min(1).optional(),
+      seed,
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('prefix'),
+      numVirtualTokens: tokens,
+      projection: z.boolean().default(false),
+      encoderHiddenSize: z.number().int().positive().optional(),
+      seed,
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('ptuning'),
+      numVirtualTokens: tokens,
+      encoderType: z.enum(['MLP', 'LSTM']).default('MLP'),
+      encoderHiddenSize: z.number().int().positive().optional(),
+      encoderNumLayers: z.number().int().positive().default(2),
+      encoderDropout: z.number().min(0).lt(1).default(0),
+      seed,
+    })
+    .strict(),
+] as const;
+
+const virtualTokenSchema = z.discriminatedUnion('type', [...virtualTokenTunerSchemas]);
+
+export function isVirtualTokenTuner(t: TunerOptions): t is VirtualTokenTunerOptions {
+  return t.type === 'prompt' || t.type === 'prefix' || t.type === 'ptuning';
+}
+
+/** Validates virtual-token tuner options (ConfigError naming the field) and fills their defaults. */
+export function parseVirtualTokenOptions(options: VirtualTokenTunerOptions): VirtualTokenTunerOptions {
+  const parsed = virtualTokenSchema.safeParse(options);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
+    const field = ['tuner', ...issue.path.map(String), ...(keys.length ? [keys.join(', ')] : [])].join('.');
+    throw new ConfigError(`tuner option "${field}": ${issue.message}`, { field });
+  }
+  const o = parsed.data as VirtualTokenTunerOptions;
+  if (o.type === 'prompt' && o.init === 'text' && !o.initText && !o.initTokenIds) {
+    throw new ConfigError('tuner option "tuner.initText": init \'text\' needs initText (with a tokenizer) or initTokenIds', { field: 'tuner.initText' });
+  }
+  return o;
+}
 
 export const LORA_DEFAULTS = { r: 8, alpha: 32, dropout: 0.05, targetModules: 'all-linear' as const, rslora: false, seed: 0 };
 export const MOELORA_DEFAULTS = { ...LORA_DEFAULTS, experts: 4 };
@@ -71,6 +177,7 @@ export function withDefaults(options: TunerOptions): TunerOptions {
     }
     return parsed.data;
   }
+  if (isVirtualTokenTuner(options)) return parseVirtualTokenOptions(options);
   return { trainEmbeddings: true, ...options };
 }
 
@@ -87,7 +194,8 @@ function matchedSuffixes(targetModules: string[] | 'all-linear', linearNames: st
 }
 
 /** PEFT's adapter_config.json for a tuner; target_modules lists the module suffixes it matched. */
-export function adapterConfigFor(tuner: TunerOptions, baseModel: string, linearNames: string[]): Record<string, unknown> {
+export function adapterConfigFor(tuner: TunerOptions, baseModel: string, linearNames: string[], spec?: DecoderSpec): Record<string, unknown> {
+  if (isVirtualTokenTuner(tuner) && spec) return virtualTokenAdapterConfig(tuner, baseModel, spec);
   if (tuner.type === 'moelora') return moeLoraConfig(withDefaults(tuner) as Required<MoeLoraOptions>, baseModel, linearNames);
   if (tuner.type !== 'lora') return { peft_type: 'FULL', base_model_name_or_path: baseModel, ...tuner };
   const o = withDefaults(tuner) as Required<LoraOptions>;
@@ -137,6 +245,107 @@ function moeLoraConfig(o: Required<MoeLoraOptions>, baseModel: string, linearNam
   };
 }
 
+/**
+ * PEFT's adapter_config.json of a virtual-token tuner, with the fields PEFT writes (token_dim and
+ * num_attention_heads are the KV width and KV heads for prefix tuning, as PEFT sets them for
+ * grouped-query attention).
+ */
+function virtualTokenAdapterConfig(t: VirtualTokenTunerOptions, baseModel: string, spec: DecoderSpec): Record<string, unknown> {
+  const common = {
+    task_type: 'CAUSAL_LM',
+    base_model_name_or_path: baseModel,
+    num_virtual_tokens: t.numVirtualTokens ?? 20,
+    num_layers: spec.numLayers,
+    num_transformer_submodules: 1,
+    inference_mode: true,
+    modules_to_save: null,
+    revision: null,
+    auto_mapping: null,
+  };
+  if (t.type === 'prompt') {
+    const init = t.init ?? 'random';
+    return {
+      peft_type: 'PROMPT_TUNING',
+      ...common,
+      token_dim: spec.hiddenSize,
+      num_attention_heads: spec.numHeads,
+      prompt_tuning_init: init === 'text' ? 'TEXT' : init === 'sampleVocab' ? 'SAMPLE_VOCAB' : 'RANDOM',
+      prompt_tuning_init_text: init === 'text' ? (t.initText ?? null) : null,
+      tokenizer_name_or_path: init === 'text' ? baseModel : null,
+      tokenizer_kwargs: null,
+      continual_next: { seed: t.seed ?? 0, ...(t.initTokenIds ? { initTokenIds: t.initTokenIds } : {}) },
+    };
+  }
+  if (t.type === 'prefix') {
+    const kvDim = spec.numKvHeads * spec.headDim;
+    return {
+      peft_type: 'PREFIX_TUNING',
+      ...common,
+      token_dim: kvDim,
+      num_attention_heads: spec.numKvHeads,
+      encoder_hidden_size: t.encoderHiddenSize ?? kvDim,
+      prefix_projection: t.projection ?? false,
+      init_weights: null,
+      continual_next: { seed: t.seed ?? 0 },
+    };
+  }
+  return {
+    peft_type: 'P_TUNING',
+    ...common,
+    token_dim: spec.hiddenSize,
+    num_attention_heads: spec.numHeads,
+    encoder_reparameterization_type: t.encoderType ?? 'MLP',
+    encoder_hidden_size: t.encoderHiddenSize ?? spec.hiddenSize,
+    encoder_num_layers: t.encoderNumLayers ?? 2,
+    encoder_dropout: t.encoderDropout ?? 0,
+    continual_next: { seed: t.seed ?? 0 },
+  };
+}
+
+const peftVirtual = z.object({
+  peft_type: z.enum(['PROMPT_TUNING', 'PREFIX_TUNING', 'P_TUNING']),
+  task_type: z.string().nullable().optional(),
+  num_virtual_tokens: z.number().int().positive(),
+  num_transformer_submodules: z.number().int().nullable().optional(),
+  prompt_tuning_init: z.enum(['RANDOM', 'TEXT', 'SAMPLE_VOCAB']).nullable().optional(),
+  prompt_tuning_init_text: z.string().nullable().optional(),
+  prefix_projection: z.boolean().optional(),
+  encoder_hidden_size: z.number().int().positive().nullable().optional(),
+  encoder_reparameterization_type: z.enum(['MLP', 'LSTM']).optional(),
+  encoder_num_layers: z.number().int().positive().optional(),
+  encoder_dropout: z.number().min(0).lt(1).optional(),
+  continual_next: z.object({ seed: z.number().int().min(0).optional() }).passthrough().optional(),
+});
+
+function virtualTokenFromAdapterConfig(json: unknown, file: string): VirtualTokenTunerOptions {
+  const parsed = peftVirtual.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ConfigError(`${file}: field "${issue.path.join('.')}": ${issue.message}`, { file, field: issue.path.join('.') });
+  }
+  const c = parsed.data;
+  if (c.task_type && c.task_type !== 'CAUSAL_LM') throw new ConfigError(`${file}: task_type '${c.task_type}' is not supported (only CAUSAL_LM)`, { file, field: 'task_type' });
+  if ((c.num_transformer_submodules ?? 1) !== 1) throw new ConfigError(`${file}: num_transformer_submodules must be 1 (decoder-only models)`, { file, field: 'num_transformer_submodules' });
+  const seed = c.continual_next?.seed ?? 0;
+  if (c.peft_type === 'PROMPT_TUNING') {
+    // the embeddings come from the file, so the init is only recorded
+    const init = c.prompt_tuning_init === 'SAMPLE_VOCAB' ? 'sampleVocab' : 'random';
+    return { type: 'prompt', numVirtualTokens: c.num_virtual_tokens, init, seed };
+  }
+  if (c.peft_type === 'PREFIX_TUNING') {
+    return { type: 'prefix', numVirtualTokens: c.num_virtual_tokens, projection: c.prefix_projection ?? false, ...(c.encoder_hidden_size ? { encoderHiddenSize: c.encoder_hidden_size } : {}), seed };
+  }
+  return {
+    type: 'ptuning',
+    numVirtualTokens: c.num_virtual_tokens,
+    encoderType: c.encoder_reparameterization_type ?? 'MLP',
+    ...(c.encoder_hidden_size ? { encoderHiddenSize: c.encoder_hidden_size } : {}),
+    encoderNumLayers: c.encoder_num_layers ?? 2,
+    encoderDropout: c.encoder_dropout ?? 0,
+    seed,
+  };
+}
+
 const savedMoeLora = z.object({
   peft_type: z.literal('MOELORA'),
   format_version: z.literal(1).optional(),
@@ -168,8 +377,9 @@ export function tunerFromAdapterConfig(json: unknown, file: string): TunerOption
   const type = (json as { peft_type?: string } | null)?.peft_type;
   if (type === 'FULL') return { type: 'full' };
   if (type === 'MOELORA') return moeLoraFromConfig(json, file);
+  if (type === 'PROMPT_TUNING' || type === 'PREFIX_TUNING' || type === 'P_TUNING') return virtualTokenFromAdapterConfig(json, file);
   if (type !== 'LORA') {
-    throw new ConfigError(`${file}: peft_type '${String(type)}' is not supported yet (supported: LORA, MOELORA)`, { file, field: 'peft_type' });
+    throw new ConfigError(`${file}: peft_type '${String(type)}' is not supported yet (supported: LORA, MOELORA, PROMPT_TUNING, PREFIX_TUNING, P_TUNING)`, { file, field: 'peft_type' });
   }
   const parsed = peftLora.safeParse(json);
   if (!parsed.success) {

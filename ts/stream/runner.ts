@@ -138,7 +138,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
       if (done > 0 && !(method.name === 'seqft' && method.fromBase)) {
         await model.loadAdapter(adapterDir(done - 1));
       } else {
-        model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) });
+        model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) }, { tokenizer });
       }
       const native = isNativeMethod(method);
       if (native) {
@@ -151,7 +151,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
         if (method.name === 'seqft' && method.fromBase && k > 0) {
           // the reference's behaviour: a fresh adapter on the base model for every task
           model.removeAdapter();
-          model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) });
+          model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) }, { tokenizer });
         }
         let data = train[k];
         if (method.name === 'replay') data = [...data, ...replayBuffer(train.slice(0, k), method, seed)];
