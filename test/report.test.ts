@@ -140,7 +140,7 @@ describe('run reports', function () {
   it('heatmap SVGs parse as XML and hold the mean-over-seeds cell values ×100', () => {
     const parsed = parseSvgs(files.figures.map((f) => f.heatmapSvg));
     files.figures.forEach((f, k) => {
-      const mean = meanMatrix({ seeds: FIXTURE_MATRICES[f.method].map((matrix) => ({ matrix })) } as never);
+      const mean = meanMatrix({ seeds: FIXTURE_MATRICES[f.method].map((matrix) => ({ matrix })) } as never, FIXTURE_TASKS).matrix;
       const { cells, texts } = parsed[k];
       expect(cells).to.have.length((T + 1) * T);
       for (const c of cells) expect(c.value, `cell ${c.row},${c.col}`).to.equal((mean[Number(c.row)][Number(c.col)] * 100).toFixed(1));
@@ -176,7 +176,7 @@ describe('run reports', function () {
       expect(distinctColours(curves)).to.be.greaterThan(20);
       // a point inside each cell, clear of its text and borders, has that cell's scale colour
       const rects = fs.readFileSync(f.heatmapSvg, 'utf8').matchAll(/<rect x="([\d.]+)" y="([\d.]+)" width="[\d.]+" height="[\d.]+" fill="(#[0-9a-f]{6})"[^>]*data-row="(\d+)" data-col="(\d+)"/g);
-      const mean = meanMatrix({ seeds: FIXTURE_MATRICES[f.method].map((matrix) => ({ matrix })) } as never);
+      const mean = meanMatrix({ seeds: FIXTURE_MATRICES[f.method].map((matrix) => ({ matrix })) } as never, FIXTURE_TASKS).matrix;
       let checked = 0;
       for (const m of rects) {
         const [x, y] = [Math.round((Number(m[1]) + 6) * PNG_SCALE), Math.round((Number(m[2]) + 6) * PNG_SCALE)];

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { AbortError, ConfigError, parseStreamConfig, readStreamConfig, runStream, writeResults } from '../ts/index';
+import { AbortError, ConfigError, continualMetrics, parseStreamConfig, readStreamConfig, runStream, writeResults } from '../ts/index';
 import type { StreamConfigInput } from '../ts/index';
 import { cli, tmpDir } from './helpers/run';
 import { makeTinyStream } from './helpers/tiny-stream';
@@ -65,6 +65,24 @@ describe('stream runner', function () {
     const resumed = await runStream(config, { onEvent: (e) => e.type === 'resume' && resumedEvents.push(`${e.fromRow}`) });
     expect(resumedEvents).to.deep.equal(['1']);
     expect(resumed.methods[0].seeds[0].matrix).to.deep.equal(uninterrupted.methods[0].seeds[0].matrix);
+  });
+
+  it('runs each task order: stages follow the order, columns stay in task order, metrics use the training order', async () => {
+    const orders = [
+      ['one', 'two', 'three'],
+      ['three', 'one', 'two'],
+    ];
+    const results = await runStream(parseStreamConfig({ ...base, methods: [{ name: 'seqft' }], orders, output: path.join(root, 'orders') }, path.join(root, 'x.json')));
+    const runs = results.methods[0].seeds;
+    expect(runs.map((r) => r.order)).to.deep.equal(orders);
+    expect(fs.existsSync(path.join(root, 'orders', 'lora', 'order-2-seed-1', 'task-1-three', 'adapter', 'adapter_model.safetensors'))).to.equal(true);
+    const second = runs[1];
+    // the metrics are those of the matrix whose columns are put in training order
+    const trainingOrder = second.matrix.map((row) => [2, 0, 1].map((i) => row[i]));
+    expect(second.metrics).to.deep.equal(continualMetrics(trainingOrder));
+    // row 0 (the base model) is shared and in task order
+    expect(second.matrix[0]).to.deep.equal(runs[0].matrix[0]);
+    expect(() => parseStreamConfig({ ...base, orders: [['one', 'two', 'two']] }, path.join(root, 'x.json'))).to.throw(ConfigError, /orders\[0\] must list every task/);
   });
 
   it('rejects a bad config naming the file and field, and accepts ms-swift flag names', () => {

@@ -56,18 +56,20 @@ function resultsTable(r: StreamResults): string {
   return `<table id="results-table"><thead>${head}</thead><tbody>\n${body.join('\n')}\n</tbody></table>`;
 }
 
-function matrixTable(r: StreamResults, matrix: number[][]): string {
+function matrixTable(r: StreamResults, matrix: number[][], order: readonly string[]): string {
   const head = `<tr><th>after \\ on</th>${r.tasks.map((t) => `<th>${esc(t)}</th>`).join('')}</tr>`;
-  const rows = matrix.map((row, j) => `<tr><th>${esc(rowLabel(r.tasks, j))}</th>${row.map((v) => `<td class="num">${pct(v)}</td>`).join('')}</tr>`);
+  const rows = matrix.map((row, j) => `<tr><th>${esc(rowLabel(order, j))}</th>${row.map((v) => `<td class="num">${pct(v)}</td>`).join('')}</tr>`);
   return `<table class="matrix"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 function answers(r: StreamResults, m: MethodResult): string {
   const out: string[] = [`<details class="method-answers"><summary>${esc(m.method)}</summary>`];
   for (const s of m.seeds) {
-    out.push(`<details><summary>seed ${esc(String(s.seed))}</summary>`, matrixTable(r, s.matrix));
+    const order = s.order ?? r.tasks;
+    const ordered = order.join() !== r.tasks.join() ? `, order ${order.join(' → ')}` : '';
+    out.push(`<details><summary>seed ${esc(String(s.seed))}${esc(ordered)}</summary>`, matrixTable(r, s.matrix, order));
     for (const row of s.rows) {
-      out.push(`<details><summary>${esc(rowLabel(r.tasks, row.row))}</summary>`);
+      out.push(`<details><summary>${esc(rowLabel(order, row.row))}</summary>`);
       for (const ev of row.evaluations) {
         const score = ev.scores[r.primaryScorer];
         out.push(`<details><summary>${esc(ev.task)}: ${typeof score === 'number' ? pct(score) : '–'} (${ev.samples.length} samples)</summary>`);

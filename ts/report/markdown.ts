@@ -28,10 +28,12 @@ export function resultsMarkdown(r: StreamResults): string {
   lines.push('', 'Forgetting is positive when earlier tasks were forgotten; BWT is negative then. See docs/metrics.md.', '');
   for (const m of r.methods) {
     for (const s of m.seeds) {
-      lines.push(`## ${m.method}, seed ${s.seed}: accuracy matrix`, '');
+      const order = s.order ?? r.tasks;
+      const ordered = order.join() !== r.tasks.join() ? ` (order ${order.join(' → ')})` : '';
+      lines.push(`## ${m.method}, seed ${s.seed}${ordered}: accuracy matrix`, '');
       lines.push(`| after \\ on | ${r.tasks.join(' | ')} |`);
       lines.push(`|---|${r.tasks.map(() => '---:').join('|')}|`);
-      s.matrix.forEach((row, j) => lines.push(`| ${j === 0 ? 'base' : r.tasks[j - 1]} | ${row.map(pct).join(' | ')} |`));
+      s.matrix.forEach((row, j) => lines.push(`| ${j === 0 ? 'base' : order[j - 1]} | ${row.map(pct).join(' | ')} |`));
       lines.push('');
     }
   }

@@ -63,7 +63,7 @@ export function writeResults(results: StreamResults, dir = results.config.output
   const stems = figureStems(results.methods.map((m) => m.method));
   const inline: { method: string; heatmapSvg: string; curvesSvg: string }[] = [];
   const figures = results.methods.map((m, k) => {
-    const input = { method: m.method, tasks: results.tasks, matrix: meanMatrix(m), scorer: results.primaryScorer, seeds: m.seeds.length };
+    const input = { method: m.method, ...meanMatrix(m, results.tasks), scorer: results.primaryScorer, seeds: m.seeds.length };
     const heat = heatmapScene(input);
     const curves = curvesScene(input);
     const files: MethodFigureFiles = {

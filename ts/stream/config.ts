@@ -89,6 +89,8 @@ export const streamConfigSchema = z
       .strict()
       .default({} as never),
     seeds: z.array(z.number().int().min(0)).min(1).default([42]),
+    /** Task orders to run, each a permutation of the task names (default: the tasks' order). */
+    orders: z.array(z.array(z.string().min(1)).min(1)).min(1).optional(),
     /** Scorer names, or `{ name, ...options }` for scorers with options (embedding-cosine's `model`). */
     scorers: z.array(z.union([z.string().min(1), z.object({ name: z.string().min(1) }).catchall(z.unknown())])).min(1).default(['contains']),
     output: z.string().default('runs/stream'),
@@ -144,6 +146,12 @@ export function parseStreamConfig(raw: unknown, file = '(config)'): StreamConfig
   for (const t of config.tasks) {
     if (names.has(t.name)) throw new ConfigError(`${file}: task name "${t.name}" appears twice`, { file, field: 'tasks' });
     names.add(t.name);
+  }
+  for (const [i, order] of (config.orders ?? []).entries()) {
+    const wanted = [...names].sort().join('\u0000');
+    if ([...order].sort().join('\u0000') !== wanted) {
+      throw new ConfigError(`${file}: orders[${i}] must list every task exactly once (${[...names].join(', ')}); got ${order.join(', ')}`, { file, field: `orders.${i}` });
+    }
   }
   const labels = new Set<string>();
   for (const m of config.methods) {

@@ -40,7 +40,13 @@ export interface RunOptions {
 
 export interface MethodSeedResult {
   seed: number;
-  /** (T+1) × T accuracy matrix of the primary scorer, in [0, 1]. */
+  /** Task names in the order they were trained (the config's order unless `orders` is set). */
+  order: string[];
+  /**
+   * (T+1) × T accuracy matrix of the primary scorer, in [0, 1]: row k is the model after the k-th
+   * training stage, columns are the tasks in the config's order. Metrics use it with its columns
+   * put in training order.
+   */
   matrix: number[][];
   /** Per scorer name. */
   matrices: Record<string, number[][]>;
@@ -76,6 +82,11 @@ function readJson<T>(file: string): T | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The matrix with its columns in training order (what the metrics' formulas index). */
+function inTrainingOrder(matrix: number[][], order: number[]): number[][] {
+  return matrix.map((row) => order.map((i) => row[i]));
 }
 
 interface SeedProgress {
@@ -119,16 +130,22 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
     writeFileAtomic(baseFile, JSON.stringify(base));
   }
 
+  // Task orders as index lists; one run per (method, order, seed).
+  const taskIndex = new Map(config.tasks.map((t, i) => [t.name, i]));
+  const orders = (config.orders ?? [config.tasks.map((t) => t.name)]).map((o) => o.map((n) => taskIndex.get(n)!));
+  const runs = orders.flatMap((order, orderIndex) => config.seeds.map((seed) => ({ order, orderIndex, seed })));
+
   const methods: MethodResult[] = [];
   for (const method of config.methods) {
     const label = methodLabel(method);
     const seeds: MethodSeedResult[] = [];
-    for (const seed of config.seeds) {
-      const dir = path.join(config.output, slug(label), `seed-${seed}`);
+    for (const { order, orderIndex, seed } of runs) {
+      const dir = path.join(config.output, slug(label), orders.length > 1 ? `order-${orderIndex + 1}-seed-${seed}` : `seed-${seed}`);
       fs.mkdirSync(dir, { recursive: true });
       const progressFile = path.join(dir, 'progress.json');
       const progress: SeedProgress = readJson<SeedProgress>(progressFile) ?? { rows: [{ row: 0, evaluations: base.evaluations, evalSeconds: base.evalSeconds }] };
-      const taskDir = (k: number) => path.join(dir, `task-${k + 1}-${slug(config.tasks[k].name)}`);
+      // stage k trains task order[k]; matrix columns stay in the config's task order
+      const taskDir = (k: number) => path.join(dir, `task-${k + 1}-${slug(config.tasks[order[k]].name)}`);
       const adapterDir = (k: number) => path.join(taskDir(k), 'adapter');
       const methodStateFile = (k: number) => path.join(taskDir(k), 'method-state.safetensors');
       if (model.tuner) model.removeAdapter();
@@ -147,20 +164,20 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
         if (done > 0) await model.loadMethodState(methodStateFile(done - 1));
       }
       for (let k = done; k < config.tasks.length; k++) {
-        const task = config.tasks[k];
+        const task = config.tasks[order[k]];
         if (method.name === 'seqft' && method.fromBase && k > 0) {
           // the reference's behaviour: a fresh adapter on the base model for every task
           model.removeAdapter();
           model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) }, { tokenizer });
         }
-        let data = train[k];
-        if (method.name === 'replay') data = [...data, ...replayBuffer(train.slice(0, k), method, seed)];
+        let data = train[order[k]];
+        if (method.name === 'replay') data = [...data, ...replayBuffer(order.slice(0, k).map((i) => train[i]), method, seed)];
         emit({ type: 'stage', method: label, seed, stage: 'train', task: task.name, row: k + 1 });
         if (native) await model.beforeTask(k);
         const trainer = new Trainer(model, {
           ...config.training,
           seed: config.training.seed + seed,
-          checkpointDir: path.join(dir, `task-${k + 1}-${slug(task.name)}`, 'trainer'),
+          checkpointDir: path.join(taskDir(k), 'trainer'),
           checkpointEvery: config.training.checkpointEvery || 50,
           resume: true,
         });
@@ -190,9 +207,10 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
       }
       const matrices: Record<string, number[][]> = {};
       for (const s of scorers) matrices[s.name] = progress.rows.map((r) => r.evaluations.map((e) => e.scores[s.name]));
-      seeds.push({ seed, matrix: matrices[primary], matrices, metrics: summarizeRuns([matrices[primary]]).runs[0], rows: progress.rows });
+      const trainingOrder = inTrainingOrder(matrices[primary], order);
+      seeds.push({ seed, order: order.map((i) => config.tasks[i].name), matrix: matrices[primary], matrices, metrics: summarizeRuns([trainingOrder]).runs[0], rows: progress.rows });
     }
-    const { summary } = summarizeRuns(seeds.map((s) => s.matrix));
+    const { summary } = summarizeRuns(seeds.map((s) => inTrainingOrder(s.matrix, s.order.map((n) => taskIndex.get(n)!))));
     const T = config.tasks.length;
     const finalRow = Array.from({ length: T }, (_, i) => seeds.reduce((a, s) => a + s.matrix[T][i], 0) / seeds.length);
     methods.push({ method: label, config: method, seeds, summary, finalRow });
