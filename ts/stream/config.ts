@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ConfigError, IoError } from '../errors';
 import { methodLabel, methodSchema } from '../methods/options';
 import { trainOptionsSchema } from '../train/options';
+import { adaloraSchema, adapterSchema } from '../model/tuner-options';
 
 /** ms-swift flag names → our names (training options unless prefixed `tuner.`). */
 export const SWIFT_ALIASES: Record<string, string> = {
@@ -52,6 +53,8 @@ const tunerSchema = z.discriminatedUnion('type', [
     })
     .strict(),
   z.object({ type: z.literal('full'), trainEmbeddings: z.boolean().default(true) }).strict(),
+  adaloraSchema,
+  adapterSchema,
 ]);
 
 const taskSchema = z
