@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { ConfigError, Model, Tensor, Trainer, loadNative } from '../ts/index';
+import { parseStreamConfig } from '../ts/stream/config';
 import type { DecoderSpec } from '../ts/index';
 import type { NativeTensor } from '../ts/native/bindings';
 import { python, ROOT, tmpDir } from './helpers/run';
@@ -240,6 +241,24 @@ with torch.no_grad():
       expect(() => model.native.addTuner('adalora', { totalStep: 10, targetR: 20, initR: 4 })).to.throw(/targetR/);
       expect(() => model.native.addTuner('adalora', {})).to.throw(/totalStep/);
       expect(() => model.addAdapter({ type: 'adalora', totalStep: 10, targetModules: ['nope'] })).to.throw(ConfigError, /targetModules/);
+    });
+
+    it('stream configs accept AdaLoRA and adapter tuners with defaults, and name bad fields', () => {
+      const base = { model: 'm', tasks: [{ name: 'a', train: 't.jsonl', test: 't.jsonl' }] };
+      expect(parseStreamConfig({ ...base, tuner: { type: 'adalora', totalStep: 50 } }).tuner).to.include({ initR: 12, targetR: 8, beta1: 0.85, orthRegWeight: 0.5 });
+      expect(parseStreamConfig({ ...base, tuner: { type: 'adapter' } }).tuner).to.include({ bottleneckDim: 64, activation: 'relu', placement: 'both' });
+      const field = (tuner: unknown) => {
+        try {
+          parseStreamConfig({ ...base, tuner });
+        } catch (e) {
+          expect(e).to.be.instanceOf(ConfigError);
+          return (e as ConfigError).field;
+        }
+        return 'no error';
+      };
+      expect(field({ type: 'adalora' })).to.equal('tuner.totalStep');
+      expect(field({ type: 'adalora', totalStep: 5, initR: 2, targetR: 3 })).to.equal('tuner.targetR');
+      expect(field({ type: 'adapter', placement: 'top' })).to.equal('tuner.placement');
     });
 
     it('refuses an adapter whose tensors do not fit, naming the tensor', async () => {
