@@ -11,7 +11,7 @@ export { Model } from './model/model';
 export type { LoadOptions } from './model/model';
 export { readModelConfig, specFromConfig } from './model/config';
 export type { DecoderSpec, Family } from './model/config';
-export type { TunerOptions, LoraOptions, MoeLoraOptions, FullOptions, PromptTuningOptions, PrefixTuningOptions, PTuningOptions } from './model/tuner-options';
+export type { TunerOptions, LoraOptions, MoeLoraOptions, FullOptions, PromptTuningOptions, PrefixTuningOptions, PTuningOptions, AdaLoraOptions, AdapterOptions } from './model/tuner-options';
 export { Trainer, encodeExamples } from './train/trainer';
 export { methodSchema, parseMethod, isNativeMethod, NATIVE_METHODS } from './methods/options';
 export type { MethodConfigInput, NativeMethodConfig } from './methods/options';

@@ -20,6 +20,8 @@ async function main() {
   const model = await native.Model.random(spec, { seed: 0 });
   if (tuner === 'lora') model.addTuner('lora', { r: rank, alpha: 2 * rank, dropout: 0, targetModules: 'all-linear' });
   else if (tuner === 'moelora') model.addTuner('moelora', { r: rank, alpha: 2 * rank, dropout: 0, experts: Number(arg('experts', '4')), targetModules: 'all-linear' });
+  // AdaLoRA at init rank = --rank, pruning to half of it over the run (its schedule needs the step count)
+  else if (tuner === 'adalora') model.addTuner('adalora', { initR: rank, targetR: rank / 2, alpha: 2 * rank, dropout: 0, totalStep: steps + warmup, targetModules: 'all-linear' });
   else model.addTuner(tuner, {});
   const buildS = (performance.now() - t0) / 1000;
   const rand = rng(1);

@@ -210,8 +210,9 @@ class Model : public Napi::ObjectWrap<Model> {
 
   // lossAndGradients(inputIds, labels, attentionMask?, includeMethod?) → Promise<{loss, tokens,
   // gradients}>: mean loss over labelled tokens and the gradient of each trainable tensor (left
-  // zeroed). With includeMethod, the CL method's extra loss term (EWC's penalty, LwF's
-  // distillation) is added as in a one-micro-batch training step.
+  // zeroed). The tuner's regulariser (AdaLoRA's) is included. With includeMethod, the CL
+  // method's extra loss term (EWC's penalty, LwF's distillation) is added as in a
+  // one-micro-batch training step.
   Napi::Value lossAndGradients(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -238,6 +239,9 @@ class Model : public Napi::ObjectWrap<Model> {
             if (hasTuner) s->tuner->setTraining(true);
             LossSum l = causalLmLossSum(*s->decoder, batch.inputIds, batch.labels, valid);
             at::Tensor mean = l.sum / static_cast<double>(std::max<int64_t>(1, l.tokens));
+            // the tuner's own loss term (AdaLoRA's orthogonality regulariser), as in training
+            at::Tensor reg = hasTuner ? s->tuner->regularizer() : at::Tensor();
+            if (reg.defined()) mean = mean + reg;
             if (method) {
               at::Tensor extra = method->extraLoss(*ctx, StudentOutput{batch, l.logits, l.tokens, 1});
               if (extra.defined()) mean = mean + extra;

@@ -225,8 +225,8 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       const double lr = options_.lr * schedule.factor(step);
       optimizer.step(lr);
       if (method) method->afterOptimizerStep(ctx, step);
+      tuner.afterOptimizerStep(step);  // before zeroGrad: AdaLoRA's allocator reads the gradients
       optimizer.zeroGrad();
-      tuner.afterOptimizerStep(step);
       ++step;
       pos.lossSum += stepLoss;
       pos.lossTokens += stepTokens;

@@ -52,8 +52,9 @@ class Tuner {
   virtual std::vector<at::Generator*> generators() { return {}; }
 
   // Copies saved tensors into parameters()/buffers() by name, checking shapes; reports every
-  // missing, unexpected or mis-shaped tensor (ERR_MODEL_LOAD naming `source`).
-  void loadState(const std::map<std::string, at::Tensor>& state, const std::string& source);
+  // missing, unexpected or mis-shaped tensor (ERR_MODEL_LOAD naming `source`). Virtual so a
+  // tuner can accept other layouts of its state (AdaLoRA: PEFT's rank-pruned tensors).
+  virtual void loadState(const std::map<std::string, at::Tensor>& state, const std::string& source);
   // parameters() followed by buffers(), detached.
   std::vector<NamedTensor> state();
   // What saveAdapter writes and loadAdapter reads (PEFT's file): state() by default. Tuners

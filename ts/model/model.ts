@@ -17,7 +17,8 @@ import { Tensor } from '../tensor';
 import { readModelConfig, type DecoderSpec } from './config';
 import { isNativeMethod, methodSchema, type MethodConfig, type MethodConfigInput, type NativeMethodConfig } from '../methods/options';
 import { encodeExamples, type TrainingData, type TrainingEncoder } from '../train/trainer';
-import { adapterConfigFor, tunerFromAdapterConfig, withDefaults, type PromptTuningOptions, type TunerOptions } from './tuner-options';
+import { adapterConfigFor, adaloraRankMask, tunerFromAdapterConfig, withDefaults, type PromptTuningOptions, type TunerOptions } from './tuner-options';
+import { adaloraMaskTensors, splitAdaloraState } from './adalora-state';
 
 export interface LoadOptions {
   /** 'cpu' (default), 'cuda' or 'cuda:N'. Asking for CUDA where none is usable throws DeviceError. */
@@ -101,12 +102,14 @@ export class Model extends NativeResource {
     if (!this.#tuner) throw new ConfigError('the model has no adapter to save', { field: 'tuner' });
     fs.mkdirSync(dir, { recursive: true });
     const state = this.native.tunerState();
+    // AdaLoRA: only PEFT's keys go to the file; the rank mask goes to the config
+    const { tensors, rankMask } = splitAdaloraState(state);
     try {
-      await loadNative().safetensors.save(path.join(dir, 'adapter_model.safetensors'), state, { format: 'pt' });
+      await loadNative().safetensors.save(path.join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
     } finally {
       for (const t of Object.values(state)) t.dispose();
     }
-    const config = adapterConfigFor(this.#tuner, this.dir, this.linearNames(), this.spec);
+    const config = adapterConfigFor(this.#tuner, this.dir, this.linearNames(), { spec: this.spec, rankMask });
     writeFileAtomic(path.join(dir, 'adapter_config.json'), JSON.stringify(config, null, 2) + '\n');
   }
 
@@ -123,6 +126,8 @@ export class Model extends NativeResource {
     }
     const options = tunerFromAdapterConfig(json, configFile);
     const state = await loadNative().safetensors.load(path.join(dir, 'adapter_model.safetensors'));
+    const rankMask = options.type === 'adalora' ? adaloraRankMask(json) : undefined;
+    if (rankMask) Object.assign(state, adaloraMaskTensors(rankMask));
     try {
       if (this.#tuner) this.removeAdapter();
       this.addAdapter(options);
@@ -275,7 +280,7 @@ function nativeTunerOptions(t: TunerOptions, tokenizer?: { encode(text: string, 
 /** PEFT saves keys without the adapter name; some tools keep ".default": accept both. */
 function normaliseAdapterKeys(state: Record<string, NativeTensor>): Record<string, NativeTensor> {
   const out: Record<string, NativeTensor> = {};
-  for (const [k, v] of Object.entries(state)) out[k.replace(/\.(lora_[AB]|lora_E|lora_embedding_[AB])\.default\./, '.$1.')] = v;
+  for (const [k, v] of Object.entries(state)) out[k.replace(/\.(lora_[AB]|lora_E|lora_embedding_[AB])\.default(\.|$)/, '.$1$2')] = v;
   return out;
 }
 

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { ConfigError, IoError } from '../errors';
 import { methodLabel, methodSchema } from '../methods/options';
 import { trainOptionsSchema } from '../train/options';
-import { virtualTokenTunerSchemas } from '../model/tuner-options';
+import { adaloraSchema, adapterSchema, virtualTokenTunerSchemas } from '../model/tuner-options';
 
 /** ms-swift flag names → our names (training options unless prefixed `tuner.`). */
 export const SWIFT_ALIASES: Record<string, string> = {
@@ -56,6 +56,8 @@ const tunerSchema = z.discriminatedUnion('type', [
   // MoELoRA: LoRA's fields plus experts (r divisible by experts: checked below)
   z.object({ type: z.literal('moelora'), experts: z.number().int().min(1).default(4), r: z.number().int().positive().default(8), alpha: z.number().positive().default(32), dropout: z.number().min(0).lt(1).default(0.05), targetModules: z.union([z.literal('all-linear'), z.array(z.string()).min(1)]).default('all-linear'), rslora: z.boolean().default(false), seed: z.number().int().min(0).default(0) }).strict(),
   ...virtualTokenTunerSchemas, // prompt, prefix, ptuning
+  adaloraSchema,
+  adapterSchema,
 ]);
 
 const taskSchema = z
