@@ -84,6 +84,11 @@ function readJson<T>(file: string): T | undefined {
   }
 }
 
+/** The tuner options of one run: its own initialisation per seed (every tuner but full fine-tuning has a seed). */
+function tunerForSeed(tuner: StreamConfig['tuner'], seed: number): StreamConfig['tuner'] {
+  return 'seed' in tuner && typeof tuner.seed === 'number' ? { ...tuner, seed: tuner.seed + seed } : tuner;
+}
+
 /** The matrix with its columns in training order (what the metrics' formulas index). */
 function inTrainingOrder(matrix: number[][], order: number[]): number[][] {
   return matrix.map((row) => order.map((i) => row[i]));
@@ -155,7 +160,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
       if (done > 0 && !(method.name === 'seqft' && method.fromBase)) {
         await model.loadAdapter(adapterDir(done - 1));
       } else {
-        model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) }, { tokenizer });
+        model.addAdapter(tunerForSeed(config.tuner, seed), { tokenizer });
       }
       const native = isNativeMethod(method);
       if (native) {
@@ -168,7 +173,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
         if (method.name === 'seqft' && method.fromBase && k > 0) {
           // the reference's behaviour: a fresh adapter on the base model for every task
           model.removeAdapter();
-          model.addAdapter({ ...config.tuner, ...(config.tuner.type === 'lora' ? { seed: config.tuner.seed + seed } : {}) }, { tokenizer });
+          model.addAdapter(tunerForSeed(config.tuner, seed), { tokenizer });
         }
         let data = train[order[k]];
         if (method.name === 'replay') data = [...data, ...replayBuffer(order.slice(0, k).map((i) => train[i]), method, seed)];
