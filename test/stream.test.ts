@@ -85,6 +85,24 @@ describe('stream runner', function () {
     expect(() => parseStreamConfig({ ...base, orders: [['one', 'two', 'two']] }, path.join(root, 'x.json'))).to.throw(ConfigError, /orders\[0\] must list every task/);
   });
 
+  it('compares several tuners in one run: a row per tuner and method', async () => {
+    const tuners = [
+      { type: 'adapter' as const, bottleneckDim: 8 },
+      { type: 'prompt' as const, numVirtualTokens: 4 },
+      { type: 'moelora' as const, r: 4, experts: 2, alpha: 8, dropout: 0 },
+    ];
+    const results = await runStream(
+      parseStreamConfig({ ...base, tuners, methods: [{ name: 'seqft' }, { name: 'replay', perTask: 2 }], output: path.join(root, 'tuners') }, path.join(root, 'x.json')),
+    );
+    expect(results.methods.map((m) => m.method)).to.deep.equal(['Adapter', 'Adapter + Replay', 'Prompt-Tuning', 'Prompt-Tuning + Replay', 'MoELoRA', 'MoELoRA + Replay']);
+    expect(results.methods.map((m) => m.tuner.type)).to.deep.equal(['adapter', 'adapter', 'prompt', 'prompt', 'moelora', 'moelora']);
+    for (const m of results.methods) expect(m.seeds[0].matrix).to.have.length(4);
+    const saved = JSON.parse(fs.readFileSync(path.join(root, 'tuners', 'prompt-tuning-replay', 'seed-1', 'task-3-three', 'adapter', 'adapter_config.json'), 'utf8'));
+    expect(saved.peft_type).to.equal('PROMPT_TUNING');
+    expect(writeResults(results).markdown).to.be.a('string');
+    expect(fs.readFileSync(path.join(root, 'tuners', 'results.md'), 'utf8')).to.match(/\| Adapter \+ Replay \|/);
+  });
+
   it('rejects a bad config naming the file and field, and accepts ms-swift flag names', () => {
     const file = path.join(root, 'bad.yaml');
     fs.writeFileSync(file, 'model: m\ntasks: []\n');

@@ -32,7 +32,7 @@ export { BUILTIN_TEMPLATES, builtinTemplateNames } from './tokenizer/builtin-tem
 export type { BuiltinTemplateName } from './tokenizer/builtin-templates';
 export { IGNORE_INDEX, assistantSpans } from './tokenizer/encode';
 export type { TrainingEncoding, TrainingEncodeOptions, CharSpan } from './tokenizer/encode';
-export { streamConfigSchema, parseStreamConfig, readStreamConfig, methodLabel } from './stream/config';
+export { streamConfigSchema, parseStreamConfig, readStreamConfig, methodLabel, rowLabel } from './stream/config';
 export type { StreamConfig, StreamConfigInput, MethodConfig } from './stream/config';
 export { runStream } from './stream/runner';
 export type { StreamResults, StreamEvent, MethodResult, RunOptions } from './stream/runner';

@@ -60,6 +60,8 @@ const tunerSchema = z.discriminatedUnion('type', [
   adapterSchema,
 ]);
 
+const checkedTunerSchema = tunerSchema.refine((t) => t.type !== 'moelora' || t.r % t.experts === 0, { path: ['r'], message: 'r must be divisible by experts' });
+
 const taskSchema = z
   .object({
     name: z.string().min(1),
@@ -76,9 +78,9 @@ export const streamConfigSchema = z
     chatTemplate: z.string().optional(),
     device: z.string().default('cpu'),
     dtype: z.enum(['float32', 'bfloat16', 'float16']).default('float32'),
-    tuner: tunerSchema
-      .refine((t) => t.type !== 'moelora' || t.r % t.experts === 0, { path: ['r'], message: 'r must be divisible by experts' })
-      .default({ type: 'lora' } as never),
+    tuner: checkedTunerSchema.default({ type: 'lora' } as never),
+    /** Several tuners compared in one run (instead of `tuner`): each runs every method, one table row per pair. */
+    tuners: z.array(checkedTunerSchema).min(1).optional(),
     methods: z.array(methodSchema).min(1).default([{ name: 'seqft' }] as never),
     tasks: z.array(taskSchema).min(1),
     training: trainOptionsSchema.default({} as never),
@@ -156,9 +158,8 @@ export function parseStreamConfig(raw: unknown, file = '(config)'): StreamConfig
     }
   }
   const labels = new Set<string>();
-  for (const m of config.methods) {
-    const label = methodLabel(m);
-    if (labels.has(label)) throw new ConfigError(`${file}: two methods are labelled "${label}"; give one a label`, { file, field: 'methods' });
+  for (const label of (config.tuners ?? [config.tuner]).flatMap((t) => config.methods.map((m) => rowLabel(config, t, m)))) {
+    if (labels.has(label)) throw new ConfigError(`${file}: two rows are labelled "${label}"; give a method a label`, { file, field: 'methods' });
     labels.add(label);
   }
   const base = file === '(config)' ? process.cwd() : path.dirname(path.resolve(file));
@@ -194,3 +195,28 @@ export function readStreamConfig(file: string): StreamConfig {
 }
 
 export { methodLabel };
+
+export type TunerConfig = StreamConfig['tuner'];
+
+const TUNER_LABELS: Record<TunerConfig['type'], string> = {
+  lora: 'LoRA',
+  moelora: 'MoELoRA',
+  adalora: 'AdaLoRA',
+  adapter: 'Adapter',
+  prompt: 'Prompt-Tuning',
+  prefix: 'Prefix-Tuning',
+  ptuning: 'P-Tuning',
+  full: 'Full FT',
+};
+
+/**
+ * A results row's label. With one `tuner` it is the method's ("LoRA" for plain sequential
+ * training, as the seed prints it); with a `tuners` list it names the tuner too: "Adapter" for
+ * plain sequential training with adapters, "Adapter + Replay", ...
+ */
+export function rowLabel(config: Pick<StreamConfig, 'tuners'>, tuner: TunerConfig, method: MethodConfig): string {
+  if (!config.tuners) return methodLabel(method);
+  const t = TUNER_LABELS[tuner.type];
+  if (method.name === 'seqft' && !method.label) return method.fromBase ? `${t} (from base, reference behaviour)` : t;
+  return `${t} + ${methodLabel(method)}`;
+}

@@ -22,7 +22,7 @@ import { Tokenizer } from '../tokenizer/tokenizer';
 import { Trainer } from '../train/trainer';
 import type { TrainProgress } from '../native/bindings';
 import { isNativeMethod } from '../methods/options';
-import { methodLabel, type MethodConfig, type StreamConfig } from './config';
+import { rowLabel, type MethodConfig, type StreamConfig, type TunerConfig } from './config';
 import { evaluateTasks, type TaskEvaluation, type TestItem } from './evaluate';
 import { replayBuffer } from './replay';
 
@@ -55,8 +55,10 @@ export interface MethodSeedResult {
 }
 
 export interface MethodResult {
+  /** The row's label (docs: rowLabel). */
   method: string;
   config: MethodConfig;
+  tuner: TunerConfig;
   seeds: MethodSeedResult[];
   summary: AggregatedMetrics;
   /** Mean over seeds of the final row, per task. */
@@ -85,7 +87,7 @@ function readJson<T>(file: string): T | undefined {
 }
 
 /** The tuner options of one run: its own initialisation per seed (every tuner but full fine-tuning has a seed). */
-function tunerForSeed(tuner: StreamConfig['tuner'], seed: number): StreamConfig['tuner'] {
+function tunerForSeed(tuner: TunerConfig, seed: number): TunerConfig {
   return 'seed' in tuner && typeof tuner.seed === 'number' ? { ...tuner, seed: tuner.seed + seed } : tuner;
 }
 
@@ -141,8 +143,9 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
   const runs = orders.flatMap((order, orderIndex) => config.seeds.map((seed) => ({ order, orderIndex, seed })));
 
   const methods: MethodResult[] = [];
-  for (const method of config.methods) {
-    const label = methodLabel(method);
+  const rows = (config.tuners ?? [config.tuner]).flatMap((tuner) => config.methods.map((method) => ({ tuner, method })));
+  for (const { tuner, method } of rows) {
+    const label = rowLabel(config, tuner, method);
     const seeds: MethodSeedResult[] = [];
     for (const { order, orderIndex, seed } of runs) {
       const dir = path.join(config.output, slug(label), orders.length > 1 ? `order-${orderIndex + 1}-seed-${seed}` : `seed-${seed}`);
@@ -160,7 +163,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
       if (done > 0 && !(method.name === 'seqft' && method.fromBase)) {
         await model.loadAdapter(adapterDir(done - 1));
       } else {
-        model.addAdapter(tunerForSeed(config.tuner, seed), { tokenizer });
+        model.addAdapter(tunerForSeed(tuner, seed), { tokenizer });
       }
       const native = isNativeMethod(method);
       if (native) {
@@ -173,7 +176,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
         if (method.name === 'seqft' && method.fromBase && k > 0) {
           // the reference's behaviour: a fresh adapter on the base model for every task
           model.removeAdapter();
-          model.addAdapter(tunerForSeed(config.tuner, seed), { tokenizer });
+          model.addAdapter(tunerForSeed(tuner, seed), { tokenizer });
         }
         let data = train[order[k]];
         if (method.name === 'replay') data = [...data, ...replayBuffer(order.slice(0, k).map((i) => train[i]), method, seed)];
@@ -218,7 +221,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
     const { summary } = summarizeRuns(seeds.map((s) => inTrainingOrder(s.matrix, s.order.map((n) => taskIndex.get(n)!))));
     const T = config.tasks.length;
     const finalRow = Array.from({ length: T }, (_, i) => seeds.reduce((a, s) => a + s.matrix[T][i], 0) / seeds.length);
-    methods.push({ method: label, config: method, seeds, summary, finalRow });
+    methods.push({ method: label, config: method, tuner, seeds, summary, finalRow });
   }
   if (model.tuner) model.removeAdapter();
   if (model.method) model.clearMethod();
