@@ -10,9 +10,9 @@ import path from 'node:path';
 
 import { ConfigError, Model, Tensor, Trainer, loadNative } from '../ts/index';
 import { parseStreamConfig } from '../ts/stream/config';
-import type { DecoderSpec } from '../ts/index';
 import type { NativeTensor } from '../ts/native/bindings';
 import { python, ROOT, tmpDir } from './helpers/run';
+import { TINY_SPEC, QA_PAIRS, QA_EXAMPLES } from './helpers/tiny-model';
 
 const FIX = path.join(ROOT, 'test', 'fixtures', 'adalora');
 const QWEN = path.join(ROOT, 'test', 'fixtures', 'decoder', 'qwen2', 'model');
@@ -158,18 +158,9 @@ with torch.no_grad():
   });
 
   describe('training', () => {
-    const SPEC: DecoderSpec = {
-      family: 'qwen2', vocabSize: 64, hiddenSize: 48, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 12, intermediateSize: 96,
-      rmsNormEps: 1e-6, ropeTheta: 10000, ropeScaling: 'none', useAlibi: false, normHead: false, qkvBias: true, oBias: false,
-      mlpBias: false, tieWordEmbeddings: true, maxPositionEmbeddings: 128,
-    };
-    const PAIRS = [
-      { q: [2, 10, 11, 12, 3], a: [20, 21, 22, 1] },
-      { q: [2, 13, 14, 15, 3], a: [23, 24, 1] },
-      { q: [2, 16, 17, 18, 3], a: [25, 26, 27, 28, 1] },
-      { q: [2, 10, 14, 18, 3], a: [29, 30, 1] },
-    ];
-    const EXAMPLES = PAIRS.map(({ q, a }) => ({ inputIds: [...q, ...a], labels: [...q.map(() => -100), ...a] }));
+    const SPEC = TINY_SPEC;
+    const PAIRS = QA_PAIRS;
+    const EXAMPLES = QA_EXAMPLES;
     const ADALORA = { type: 'adalora' as const, initR: 8, targetR: 4, alpha: 16, tinit: 10, tfinal: 30, deltaT: 5, totalStep: 120, dropout: 0.1, seed: 1 };
 
     it('lowers the loss, prunes to the target budget, memorises the pairs and generates them', async () => {

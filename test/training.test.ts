@@ -2,38 +2,14 @@
 import { expect } from 'chai';
 
 import { AbortError, ConfigError, InvalidArgumentError, Model, Trainer } from '../ts/index';
-import type { DecoderSpec } from '../ts/index';
 import { tmpDir } from './helpers/run';
+import { TINY_SPEC, QA_PAIRS, QA_EXAMPLES } from './helpers/tiny-model';
 
-const SPEC: DecoderSpec = {
-  family: 'qwen2',
-  vocabSize: 64,
-  hiddenSize: 48,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  headDim: 12,
-  intermediateSize: 96,
-  rmsNormEps: 1e-6,
-  ropeTheta: 10000,
-  ropeScaling: 'none',
-  useAlibi: false,
-  normHead: false,
-  qkvBias: true,
-  oBias: false,
-  mlpBias: false,
-  tieWordEmbeddings: true,
-  maxPositionEmbeddings: 128,
-};
+const SPEC = TINY_SPEC;
 
 /** Four "question → answer" token sequences; the loss is on the answers only. */
-const PAIRS = [
-  { q: [2, 10, 11, 12, 3], a: [20, 21, 22, 1] },
-  { q: [2, 13, 14, 15, 3], a: [23, 24, 1] },
-  { q: [2, 16, 17, 18, 3], a: [25, 26, 27, 28, 1] },
-  { q: [2, 10, 14, 18, 3], a: [29, 30, 1] },
-];
-const EXAMPLES = PAIRS.map(({ q, a }) => ({ inputIds: [...q, ...a], labels: [...q.map(() => -100), ...a] }));
+const PAIRS = QA_PAIRS;
+const EXAMPLES = QA_EXAMPLES;
 
 async function trainedModel(seed: number, epochs = 60) {
   const model = await Model.random(SPEC, { seed: 3, std: 0.1 });
