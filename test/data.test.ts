@@ -67,7 +67,7 @@ describe('datasets: record formats', () => {
   it('messages: system + several turns; Chinese and emoji kept exactly', async () => {
     const msgs = [s('你是一个乐于助人的助手。'), u('你好 👋'), a('你好！有什么可以帮你？😀'), u('1+1=?'), a('2')];
     const got = await load(put('m.jsonl', jsonl({ messages: msgs, id: 7 })));
-    expect(got).to.deep.equal([{ messages: msgs }]);
+    expect(got).to.deep.equal([{ messages: msgs, tags: { id: 7 } }]); // other fields are kept as tags
   });
 
   it('query/response/history/system', async () => {
@@ -142,6 +142,15 @@ describe('datasets: record formats', () => {
   it('recordToConversation converts an in-memory record', () => {
     expect(recordToConversation({ query: 'q', response: 'r' })).to.deep.equal({ messages: [u('q'), a('r')] });
     expect(() => recordToConversation({ query: 'q' })).to.throw(DatasetError, 'field "response" is missing (it must be a string)');
+  });
+
+  it('keeps other top-level scalar fields as tags (e.g. a question\'s kind), never the format\'s own fields', async () => {
+    expect(recordToConversation({ query: 'q', response: 'r', system: 'sys', kind: 'updated', year: 2023, hard: true, extra: { x: 1 } })).to.deep.equal({
+      messages: [s('sys'), u('q'), a('r')],
+      tags: { kind: 'updated', year: 2023, hard: true },
+    });
+    const rows = await load(put('tags.jsonl', JSON.stringify({ messages: [u('q'), a('r')], kind: 'new' }) + '\n'));
+    expect(rows[0].tags).to.deep.equal({ kind: 'new' });
   });
 });
 

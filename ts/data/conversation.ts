@@ -8,4 +8,9 @@ export interface Message {
 
 export interface Conversation {
   messages: Message[];
+  /**
+   * The record's other top-level scalar fields (e.g. a Continual-News question's
+   * `"kind": "updated"`), kept as tags: evaluation copies them onto each sample's result.
+   */
+  tags?: Record<string, string | number | boolean>;
 }

@@ -19,10 +19,23 @@ function parseJsonCells(record: Record<string, unknown>, fields: readonly string
   return out;
 }
 
+/** The fields the record formats read; any other top-level scalar is a tag. */
+const FORMAT_FIELDS = new Set(['messages', 'system', 'query', 'response', 'history', 'instruction', 'input', 'output', 'conversations']);
+
+function tagsOf(record: Record<string, unknown>): Conversation['tags'] {
+  const tags: NonNullable<Conversation['tags']> = {};
+  for (const [k, v] of Object.entries(record)) {
+    if (!FORMAT_FIELDS.has(k) && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) tags[k] = v;
+  }
+  return Object.keys(tags).length ? tags : undefined;
+}
+
 function convert(value: unknown, fromCsv: boolean): Conversation {
   const format = detectFormat(value);
   const record = value as Record<string, unknown>;
-  return format.toConversation(fromCsv ? parseJsonCells(record, format.jsonFields) : record);
+  const conversation = format.toConversation(fromCsv ? parseJsonCells(record, format.jsonFields) : record);
+  const tags = typeof record === 'object' && record !== null ? tagsOf(record) : undefined;
+  return tags ? { ...conversation, tags } : conversation;
 }
 
 /** Converts one raw record read from a file; throws DatasetError naming the file, line and field. */

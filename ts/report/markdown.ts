@@ -8,6 +8,34 @@ import type { StreamResults } from '../stream/runner';
 
 const pct = (v: number) => (v * 100).toFixed(2);
 
+/**
+ * When test samples carry tags (a dataset's extra fields, e.g. `kind`: new / updated / unchanged),
+ * the final row's score per tag value: mean over every task's samples with that value, and over
+ * the method's runs.
+ */
+function tagTables(r: StreamResults): string[] {
+  const T = r.tasks.length;
+  const values = new Map<string, Set<string>>();
+  for (const m of r.methods)
+    for (const s of m.seeds)
+      for (const ev of s.rows[T]?.evaluations ?? [])
+        for (const x of ev.samples) for (const [k, v] of Object.entries(x.tags ?? {})) (values.get(k) ?? values.set(k, new Set()).get(k)!).add(String(v));
+  const lines: string[] = [];
+  for (const [key, set] of values) {
+    const vals = [...set].sort();
+    lines.push(`## After the last task, by \`${key}\``, '', `| Method | ${vals.join(' | ')} |`, `|---|${vals.map(() => '---:').join('|')}|`);
+    for (const m of r.methods) {
+      const cells = vals.map((v) => {
+        const scores = m.seeds.flatMap((s) => (s.rows[T]?.evaluations ?? []).flatMap((ev) => ev.samples.filter((x) => String(x.tags?.[key]) === v).map((x) => x.scores[r.primaryScorer])));
+        return scores.length ? `${pct(scores.reduce((a, b) => a + b, 0) / scores.length)} (n ${scores.length})` : '–';
+      });
+      lines.push(`| ${m.method} | ${cells.join(' | ')} |`);
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
 export function resultsMarkdown(r: StreamResults): string {
   const lines: string[] = [];
   const seeds = r.config.seeds.length;
@@ -26,6 +54,7 @@ export function resultsMarkdown(r: StreamResults): string {
     );
   }
   lines.push('', 'Forgetting is positive when earlier tasks were forgotten; BWT is negative then. See docs/metrics.md.', '');
+  lines.push(...tagTables(r));
   for (const m of r.methods) {
     for (const s of m.seeds) {
       const order = s.order ?? r.tasks;

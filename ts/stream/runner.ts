@@ -113,7 +113,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
   for (const t of config.tasks) {
     train.push(await loadDataset(t.train, { seed: config.training.seed }));
     const convs = await loadDataset(t.test, { seed: config.training.seed });
-    tests.push({ name: t.name, items: convs.map((c) => { const e = splitForEval(c); return { prompt: e.prompt, reference: e.reference }; }) });
+    tests.push({ name: t.name, items: convs.map((c) => { const e = splitForEval(c); return { prompt: e.prompt, reference: e.reference, ...(c.tags ? { tags: c.tags } : {}) }; }) });
   }
 
   const tokenizer = await Tokenizer.fromDir(config.model, config.chatTemplate ? { chatTemplate: config.chatTemplate } : {});
