@@ -10,6 +10,7 @@ import { ContinualNextError } from '../errors';
 import { packageVersion } from '../info';
 import { registerDemoCommand } from './commands/demo';
 import { registerInfoCommand } from './commands/info';
+import { registerLaunchCommand } from './commands/launch';
 import { registerReportCommand } from './commands/report';
 import { registerRunCommand } from './commands/run';
 
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerDemoCommand(program);
   registerReportCommand(program);
+  registerLaunchCommand(program);
   return program;
 }
 
