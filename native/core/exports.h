@@ -10,4 +10,5 @@ void initSafetensors(Napi::Env env, Napi::Object exports);
 void initModel(Napi::Env env, Napi::Object exports);
 void initKernels(Napi::Env env, Napi::Object exports);
 void initMethods(Napi::Env env, Napi::Object exports);
+void initDistributed(Napi::Env env, Napi::Object exports);
 }  // namespace cn

@@ -171,7 +171,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
         MASTER_PORT: String(masterPort),
         TORCHELASTIC_RESTART_COUNT: String(restart),
         TORCHELASTIC_MAX_RESTARTS: String(o.maxRestarts),
-        OMP_NUM_THREADS: baseEnv.OMP_NUM_THREADS ?? String(threads),
+        OMP_NUM_THREADS: baseEnv.OMP_NUM_THREADS || String(threads),
       });
 
       let failure: WorkerFailure | undefined;

@@ -138,6 +138,26 @@ export interface NativeBindings {
   Model: NativeModelClass;
   kernels: NativeKernels;
   methods: NativeMethods;
+  ProcessGroup: NativeProcessGroupClass;
+}
+
+/** native/bindings/process_group.cc: a c10d group (TCPStore + Gloo). Failures reject with DistributedError. */
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly disposed: boolean;
+  allReduce(tensor: NativeTensor, op?: 'sum' | 'avg'): Promise<NativeTensor>;
+  broadcast(tensor: NativeTensor, root?: number): Promise<NativeTensor>;
+  allGather(tensor: NativeTensor): Promise<NativeTensor[]>;
+  barrier(): Promise<void>;
+  waitSeconds(): number;
+  dispose(): void;
+}
+
+export interface NativeProcessGroupClass {
+  /** False when the addon was built without gloo's headers (create() then rejects). */
+  readonly built: boolean;
+  create(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; backend: string }): Promise<NativeProcessGroup>;
 }
 
 /** The CL methods' formulas on small tensors (native/bindings/method_math.cc), for math tests. */

@@ -1,9 +1,9 @@
 /** `continual-next launch`: runs a command as N distributed workers per node (torchrun's contract). */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 function int(name: string) {
   return (v: string) => {
-    if (!/^\d+$/.test(v)) throw new Error(`--${name} must be a non-negative integer (got '${v}')`);
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--${name} must be a non-negative integer (got '${v}')`);
     return Number(v);
   };
 }
