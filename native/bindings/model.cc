@@ -2,6 +2,7 @@
 // forward, loss and gradients, training, generation, merge. Every heavy call is a Promise run on
 // a worker thread under the model's lock (models/model_state.h).
 #include "bindings/js_convert.h"
+#include "bindings/process_group.h"
 #include "core/async.h"
 #include "core/dtype.h"
 #include "core/env_data.h"
@@ -279,7 +280,7 @@ class Model : public Napi::ObjectWrap<Model> {
     return examples;
   }
 
-  // train(examples [{inputIds, labels}], options, onProgress?) → Promise<summary>
+  // train(examples [{inputIds, labels}], options, onProgress?, processGroup?) → Promise<summary>
   Napi::Value train(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -287,12 +288,13 @@ class Model : public Napi::ObjectWrap<Model> {
       std::vector<Example> examples = toExamples(info[0]);
       TrainOptions options = TrainOptions::fromOptions(Options::fromJs(info[1], ""));
       auto sink = ProgressSink::fromJs(env, info.Length() > 2 ? info[2] : env.Undefined());
+      auto group = unwrapProcessGroup(info.Length() > 3 ? info[3] : env.Undefined(), "processGroup");
       auto cancel = cancel_;
       cancel->raised = false;
       return runAsync<TrainSummary>(
           env,
-          [s, examples = std::move(examples), options, sink, cancel]() {
-            Trainer trainer(s, options);
+          [s, examples = std::move(examples), options, sink, cancel, group]() {
+            Trainer trainer(s, options, group);
             return trainer.fit(examples, sink, *cancel);
           },
           [](Napi::Env env, TrainSummary& r) -> Napi::Value {

@@ -37,7 +37,7 @@ class Ewc : public Method {
       at::Tensor term = (fisher_[i] * d * d).sum();
       penalty = penalty.defined() ? penalty + term : term;
     }
-    return penalty * (lambda_ / 2.0) / static_cast<double>(student.microBatches);
+    return penalty * (lambda_ / 2.0 * student.replicatedWeight) / static_cast<double>(student.microBatches);
   }
 
   void afterTask(MethodContext& ctx, int64_t task, const std::vector<Example>& data) override {

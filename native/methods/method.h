@@ -38,6 +38,9 @@ struct StudentOutput {
   at::Tensor labelledLogits;  // undefined when the micro-batch has no labelled token  // [N, V] fp32 logits at the positions that predict a label
   int64_t stepTokens = 0;     // labelled tokens of the whole optimizer step (loss normaliser)
   int64_t microBatches = 1;   // micro-batches in the step
+  // Data parallel: terms that depend only on the parameters (EWC's penalty) are the same on every
+  // rank; multiplied by this (1 on rank 0, 0 elsewhere) the ranks' gradient sum counts them once.
+  double replicatedWeight = 1.0;
 };
 
 class Method {

@@ -1,12 +1,14 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <optional>
 #include <cmath>
 
 #include "core/errors.h"
 #include <filesystem>
 #include <sstream>
 
+#include "dist/gradient_sync.h"
 #include "io/safetensors.h"
 #include "train/loss.h"
 
@@ -126,9 +128,17 @@ Position loadCheckpoint(const std::string& dir, Tuner& tuner, Method* method, Ad
   return pos;
 }
 
+// Labelled targets of an example (after the shift), as makeBatch counts them.
+int64_t labelledTokens(const Example& e) {
+  int64_t n = 0;
+  for (size_t t = 1; t < e.labels.size(); ++t) n += e.labels[t] != -100;
+  return n;
+}
+
 }  // namespace
 
-Trainer::Trainer(std::shared_ptr<ModelState> state, TrainOptions options) : state_(std::move(state)), options_(options) {}
+Trainer::Trainer(std::shared_ptr<ModelState> state, TrainOptions options, std::shared_ptr<ProcessGroup> group)
+    : state_(std::move(state)), options_(options), group_(std::move(group)) {}
 
 TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::shared_ptr<ProgressSink>& progress, const CancelFlag& cancel) {
   std::lock_guard<std::mutex> lock(state_->mu);
@@ -154,7 +164,18 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
   AdamW optimizer(params, options_.adamw);
   Method* method = state_->method.get();
   MethodContext ctx{model, tuner, params, options_.padId};
-  const int64_t microPerEpoch = (static_cast<int64_t>(examples.size()) + options_.batchSize - 1) / options_.batchSize;
+  // Data parallel: the epoch is planned in global micro-batches of batchSize × world examples
+  // (the same plan on every rank, and the plan one process with that batch size makes); rank r
+  // trains on its slice [r·batchSize, (r+1)·batchSize) of each.
+  const int64_t world = group_ ? group_->size() : 1;
+  const int64_t rank = group_ ? group_->rank() : 0;
+  if (world > 1 && !model.device.is_cpu()) {
+    fail(code::kDevice, "data-parallel training runs on CPU tensors (gloo) only in this build", {{"field", "device"}});
+  }
+  std::unique_ptr<GradientSync> sync;
+  if (world > 1) sync = std::make_unique<GradientSync>(group_, params);
+  const int64_t globalBatch = options_.batchSize * world;
+  const int64_t microPerEpoch = (static_cast<int64_t>(examples.size()) + globalBatch - 1) / globalBatch;
   const int64_t stepsPerEpoch = (microPerEpoch + options_.gradAccum - 1) / options_.gradAccum;
   int64_t totalSteps = stepsPerEpoch * options_.epochs;
   if (options_.maxSteps > 0) totalSteps = std::min(totalSteps, options_.maxSteps);
@@ -176,7 +197,8 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     }
   } reset{model};
   TrainSummary summary;
-  const std::string fp = fingerprint(options_, examples.size()) + '/' + (method ? method->name() : std::string("none"));
+  const std::string fp = fingerprint(options_, examples.size()) + '/' + (method ? method->name() : std::string("none")) +
+                         (world > 1 ? "/world" + std::to_string(world) : std::string());
   Position pos;
   const bool checkpointing = !options_.checkpointDir.empty();
   if (checkpointing && options_.resume &&
@@ -184,40 +206,62 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     pos = loadCheckpoint(options_.checkpointDir, tuner, method, optimizer, fp);
     summary.resumedFromStep = pos.step;
   }
+  if (sync) sync->broadcastParameters();
   summary.tokens = pos.tokens;
   const auto start = std::chrono::steady_clock::now();
   int64_t& step = pos.step;
   const int64_t firstStep = pos.step;
   for (int64_t epoch = pos.epoch; epoch < options_.epochs && step < totalSteps; ++epoch) {
-    auto plan = planEpoch(examples, options_.batchSize, options_.seed, epoch, options_.groupByLength);
+    auto plan = planEpoch(examples, globalBatch, options_.seed, epoch, options_.groupByLength);
     const size_t begin = epoch == pos.epoch ? static_cast<size_t>(pos.nextBatch) : 0;
     for (size_t first = begin; first < plan.size() && step < totalSteps; first += options_.gradAccum) {
       if (cancel.raised.load()) fail(code::kAborted, "training was aborted at step " + std::to_string(step));
       const size_t last = std::min(plan.size(), first + static_cast<size_t>(options_.gradAccum));
-      std::vector<Batch> micro;
+      // This rank's part of each global micro-batch (empty when the last one is short); the loss
+      // normaliser is the labelled tokens of the whole global step, so summing the ranks'
+      // gradients gives one process's gradient of the step's mean loss.
+      std::vector<std::optional<Batch>> micro;
       int64_t stepTokens = 0;
       for (size_t m = first; m < last; ++m) {
-        micro.push_back(makeBatch(examples, plan[m], options_.padId, model.device));
-        stepTokens += micro.back().labelledTokens;
+        const auto& global = plan[m];
+        for (int64_t i : global) stepTokens += labelledTokens(examples[i]);
+        const size_t lo = std::min(global.size(), static_cast<size_t>(rank * options_.batchSize));
+        const size_t hi = std::min(global.size(), static_cast<size_t>((rank + 1) * options_.batchSize));
+        if (lo < hi) micro.emplace_back(makeBatch(examples, std::vector<int64_t>(global.begin() + lo, global.begin() + hi), options_.padId, model.device));
+        else micro.emplace_back(std::nullopt);
       }
-      // Every micro-batch's summed loss is divided by the labelled tokens of the whole step, so the
-      // accumulated gradient is that of the mean over the step, whatever the micro-batch sizes.
       double stepLoss = 0;
-      for (Batch& b : micro) {
+      int64_t rankTokens = 0;
+      for (size_t j = 0; j < micro.size(); ++j) {
+        if (!micro[j]) continue;
+        Batch& b = *micro[j];
         if (method) method->beforeForward(ctx, b);
         LossSum l = causalLmLossSum(model, b.inputIds, b.labels, b.keyValid);
         at::Tensor scaled = l.sum / static_cast<double>(std::max<int64_t>(1, stepTokens));
+        // Terms of the parameters alone are the same on every rank: rank 0 alone adds them (its
+        // slice is never empty), so the gradient sum counts them once.
         at::Tensor reg = tuner.regularizer();
-        if (reg.defined()) scaled = scaled + reg / static_cast<double>(micro.size());
+        if (reg.defined() && rank == 0) scaled = scaled + reg / static_cast<double>(micro.size());
         if (method) {
-          StudentOutput student{b, l.logits, stepTokens, static_cast<int64_t>(micro.size())};
+          StudentOutput student{b, l.logits, stepTokens, static_cast<int64_t>(micro.size()), rank == 0 ? 1.0 : 0.0};
           at::Tensor extra = method->extraLoss(ctx, student);
           if (extra.defined()) scaled = scaled + extra;
         }
+        // The step's last backward sends each gradient bucket as soon as it is complete.
+        if (sync && j + 1 == micro.size()) sync->arm();
         scaled.backward();
         stepLoss += l.sum.item<double>();
-        summary.tokens += b.tokens;
+        rankTokens += b.tokens;
       }
+      if (sync) {
+        // Sum gradients (and the step's loss and token count for the logs) over the ranks, before
+        // any gradient transform: GEM/A-GEM project, and CIA reads, the global gradient.
+        at::Tensor stats = at::tensor({stepLoss, static_cast<double>(rankTokens)}, at::kDouble);
+        sync->finish(stats);
+        stepLoss = stats[0].item<double>();
+        rankTokens = static_cast<int64_t>(stats[1].item<double>());
+      }
+      summary.tokens += rankTokens;
       // A method's gradient transform (GEM's projection) acts on the raw step gradient; clipping
       // then bounds what the optimizer sees.
       if (method) method->transformGradients(ctx);
@@ -238,7 +282,7 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
         pos.nextBatch = 0;
       }
       summary.finalLoss = stepLoss / static_cast<double>(std::max<int64_t>(1, stepTokens));
-      if (checkpointing && ((options_.checkpointEvery > 0 && step % options_.checkpointEvery == 0) || step == totalSteps)) {
+      if (checkpointing && rank == 0 && ((options_.checkpointEvery > 0 && step % options_.checkpointEvery == 0) || step == totalSteps)) {
         saveCheckpoint(options_.checkpointDir, tuner, method, optimizer, pos, fp);
       }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/options.h"
+#include "dist/process_group.h"
 #include "core/progress.h"
 #include "models/model_state.h"
 #include "train/adamw.h"
@@ -50,12 +51,15 @@ struct TrainSummary {
 
 class Trainer {
  public:
-  Trainer(std::shared_ptr<ModelState> state, TrainOptions options);
+  // With a process group of more than one rank, training is data parallel (docs/distributed.md):
+  // every rank passes the same examples and options; `batchSize` is per rank.
+  Trainer(std::shared_ptr<ModelState> state, TrainOptions options, std::shared_ptr<ProcessGroup> group = nullptr);
   TrainSummary fit(const std::vector<Example>& examples, const std::shared_ptr<ProgressSink>& progress, const CancelFlag& cancel);
 
  private:
   std::shared_ptr<ModelState> state_;
   TrainOptions options_;
+  std::shared_ptr<ProcessGroup> group_;
 };
 
 }  // namespace cn

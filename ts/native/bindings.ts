@@ -246,7 +246,7 @@ export interface NativeModel {
   loadTunerState(state: Record<string, NativeTensor>, source?: string): void;
   forward(inputIds: NativeTensor, attentionMask?: NativeTensor): Promise<NativeTensor>;
   lossAndGradients(inputIds: NativeTensor, labels: NativeTensor, attentionMask?: NativeTensor, includeMethod?: boolean): Promise<{ loss: number; tokens: number; gradients: Record<string, NativeTensor> }>;
-  train(examples: NativeExample[], options: NativeTrainOptions, onProgress?: (p: TrainProgress) => void): Promise<TrainSummary>;
+  train(examples: NativeExample[], options: NativeTrainOptions, onProgress?: (p: TrainProgress) => void, processGroup?: NativeProcessGroup): Promise<TrainSummary>;
   generate(prompts: number[][], options: NativeGenerateOptions, onStep?: (e: { step: number; tokens: string }) => void): Promise<number[][]>;
   merge(): boolean;
   unmerge(): boolean;
