@@ -8,8 +8,8 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DistributedError, Model, ProcessGroup, Trainer } from '../ts/index';
-import { DDP_EXAMPLES, DDP_SPEC } from './helpers/ddp-data';
+import { DistributedError, Model, ProcessGroup, type MethodConfigInput } from '../ts/index';
+import { DDP_SPEC, trainTasks } from './helpers/ddp-data';
 import { byRank, freePort, killStarted, startLaunch } from './helpers/launch';
 import { ROOT, tmpDir } from './helpers/run';
 
@@ -80,7 +80,8 @@ describe('distributed', function () {
     expect(Date.now() - t0).to.be.below(6000);
   });
 
-  it('trains 2 ranks × batch 2 to the parameters of 1 process × batch 4 (max abs diff ≤ 1e-5)', async () => {
+  /** 2 ranks × batch 2 (launched) against 1 process × batch 4 (here): the trainable parameters after training. */
+  async function compareWithOneProcess(method?: MethodConfigInput) {
     const dir = tmpDir('ddp');
     // Accumulation over 2 micro-batches, clipping and a schedule are all in play; the last
     // micro-batch of each epoch leaves rank 1 without data.
@@ -89,6 +90,7 @@ describe('distributed', function () {
       OMP_NUM_THREADS: '1',
       DDP_OPTIONS: JSON.stringify({ ...options, batchSize: 2 }),
       DDP_OUT: path.join(dir, 'ddp'),
+      DDP_METHOD: method ? JSON.stringify(method) : '',
     }).done;
     expect(r.code, r.stderr).to.equal(0);
     const ranks = [0, 1].map((k) => JSON.parse(fs.readFileSync(path.join(dir, `ddp.rank${k}.json`), 'utf8')));
@@ -96,10 +98,8 @@ describe('distributed', function () {
     const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
     try {
       model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 });
-      const losses: number[] = [];
-      const summary = await new Trainer(model, { ...options, batchSize: 4 }).fit(DDP_EXAMPLES, { onProgress: (p) => losses.push(p.loss) });
+      const { losses, summary } = await trainTasks(model, { ...options, batchSize: 4 }, method);
       expect(ranks[0].summary.steps).to.equal(summary.steps);
-      expect(summary.steps).to.equal(3 * 2);
       expect(ranks[0].summary.tokens).to.equal(summary.tokens);
       const single = model.native.tunerState();
       let maxDiff = 0;
@@ -115,12 +115,24 @@ describe('distributed', function () {
           }
         }
       }
-      if (process.env.DDP_PRINT) console.log(`max abs diff ${maxDiff}, max abs value ${maxValue}`);
+      if (process.env.DDP_PRINT) console.log(`${method?.name ?? 'plain'}: max abs diff ${maxDiff}, max abs value ${maxValue}`);
       expect(maxValue).to.be.above(1e-3); // LoRA B moved away from 0: the comparison is not vacuous
       expect(maxDiff).to.be.at.most(1e-5);
+      expect(ranks[0].losses).to.have.length(losses.length);
       ranks.forEach((rank) => rank.losses.forEach((l: number, i: number) => expect(l).to.be.closeTo(losses[i], 1e-5)));
+      return summary;
     } finally {
       await model.dispose();
     }
+  }
+
+  it('trains 2 ranks × batch 2 to the parameters of 1 process × batch 4 (max abs diff ≤ 1e-5)', async () => {
+    const summary = await compareWithOneProcess();
+    expect(summary.steps).to.equal(3 * 2);
+  });
+
+  it('matches 1 process with EWC (penalty counted once) and A-GEM (projection of the summed gradient) across a task boundary', async () => {
+    await compareWithOneProcess({ name: 'ewc', lambda: 50, samples: 4 });
+    await compareWithOneProcess({ name: 'agem', memoryPerTask: 4, referenceBatch: 3 });
   });
 });

@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 
-import { DistributedError, Model, ProcessGroup, Tensor, Trainer } from '../../ts/index';
-import { DDP_EXAMPLES, DDP_SPEC } from './ddp-data';
+import { DistributedError, Model, ProcessGroup, Tensor } from '../../ts/index';
+import { DDP_SPEC, trainTasks } from './ddp-data';
 
 const scenario = process.argv[2];
 const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
@@ -47,10 +47,10 @@ async function peerDies(pg: ProcessGroup) {
 
 async function train(pg: ProcessGroup) {
   const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
-  model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 + pg.rank * 0 });
+  model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 });
   const options = JSON.parse(process.env.DDP_OPTIONS ?? '{}');
-  const losses: number[] = [];
-  const summary = await new Trainer(model, options).fit(DDP_EXAMPLES, { processGroup: pg, onProgress: (p) => losses.push(p.loss) });
+  const method = process.env.DDP_METHOD ? JSON.parse(process.env.DDP_METHOD) : undefined;
+  const { losses, summary } = await trainTasks(model, options, method, { processGroup: pg });
   const state = model.native.tunerState();
   const out: Record<string, number[]> = {};
   for (const [k, t] of Object.entries(state)) out[k] = Array.from(t.toArray() as Float32Array);
