@@ -80,6 +80,15 @@ describe('distributed', function () {
     expect(Date.now() - t0).to.be.below(6000);
   });
 
+  it('fails training with DistributedError on the survivor when a peer dies mid-fit; refuses JS collectives during fit', async () => {
+    const r = await startLaunch(['--nproc-per-node', '2', '--grace-period', '20', '--', ...worker('train-peer-dies')], { OMP_NUM_THREADS: '1', PG_TIMEOUT_MS: '8000' }).done;
+    expect(r.code).to.equal(137);
+    const o = jsonLines(r.stdout).get(0)?.find((x) => x.outcome);
+    expect(o, r.stdout + r.stderr).to.not.equal(undefined);
+    expect(o!.outcome).to.include({ ok: false, name: 'DistributedError' });
+    expect(o!.duringFit).to.match(/in use by a training run/);
+  });
+
   /** 2 ranks × batch 2 (launched) against 1 process × batch 4 (here): the trainable parameters after training. */
   async function compareWithOneProcess(method?: MethodConfigInput) {
     const dir = tmpDir('ddp');

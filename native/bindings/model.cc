@@ -289,11 +289,18 @@ class Model : public Napi::ObjectWrap<Model> {
       TrainOptions options = TrainOptions::fromOptions(Options::fromJs(info[1], ""));
       auto sink = ProgressSink::fromJs(env, info.Length() > 2 ? info[2] : env.Undefined());
       auto group = unwrapProcessGroup(info.Length() > 3 ? info[3] : env.Undefined(), "processGroup");
+      // Taken here, on the JS thread, so no JS collective can slip in before training starts.
+      std::shared_ptr<ProcessGroup::Exclusive> exclusive = group ? std::make_shared<ProcessGroup::Exclusive>(group) : nullptr;
       auto cancel = cancel_;
       cancel->raised = false;
       return runAsync<TrainSummary>(
           env,
-          [s, examples = std::move(examples), options, sink, cancel, group]() {
+          [s, examples = std::move(examples), options, sink, cancel, group, exclusive]() mutable {
+            // Release the group for JS collectives however training ends (before the Promise settles).
+            struct Release {
+              std::shared_ptr<ProcessGroup::Exclusive>& e;
+              ~Release() { e.reset(); }
+            } release{exclusive};
             Trainer trainer(s, options, group);
             return trainer.fit(examples, sink, *cancel);
           },

@@ -44,6 +44,12 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
     if (!group_) fail(code::kDisposed, "ProcessGroup was used after dispose()");
     return group_;
   }
+  // For collectives called from JS.
+  std::shared_ptr<ProcessGroup> available() const {
+    auto g = alive();
+    g->checkNotExclusive();
+    return g;
+  }
 
  private:
   std::shared_ptr<ProcessGroup> group_;
@@ -98,7 +104,7 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
   Napi::Value allReduce(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      auto g = alive();
+      auto g = available();
       const std::string op = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "sum";
       if (op != "sum" && op != "avg") fail(code::kInvalidArgument, "allReduce op must be 'sum' or 'avg' (got '" + op + "')", {{"field", "op"}});
       at::Tensor t = input(info, "tensor");
@@ -122,7 +128,7 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
   Napi::Value broadcast(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      auto g = alive();
+      auto g = available();
       const int root = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
       at::Tensor t = input(info, "tensor");
       auto pending = std::make_shared<PendingCollective>(g->broadcastAsync(t, root));
@@ -136,7 +142,7 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
   Napi::Value allGather(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      auto g = alive();
+      auto g = available();
       at::Tensor t = input(info, "tensor");
       auto outputs = std::make_shared<std::vector<at::Tensor>>();
       auto pending = std::make_shared<PendingCollective>(g->allGatherAsync(t, *outputs));
@@ -154,7 +160,7 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
   Napi::Value barrier(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
-      auto g = alive();
+      auto g = available();
       auto pending = std::make_shared<PendingCollective>(g->barrierAsync());
       return runAsyncVoid(env, [pending]() { pending->wait(); }, {Value()});
     });

@@ -45,7 +45,10 @@ type Fit = Parameters<Trainer['fit']>[1];
  */
 export async function trainTasks(model: Model, options: TrainOptions, method: MethodConfigInput | undefined, fit: Fit = {}): Promise<{ losses: number[]; summary: TrainSummary }> {
   const losses: number[] = [];
-  const onProgress = (p: { loss: number }) => losses.push(p.loss);
+  const onProgress = (p: Parameters<NonNullable<Fit['onProgress']>>[0]) => {
+    losses.push(p.loss);
+    fit.onProgress?.(p);
+  };
   if (!method) return { losses, summary: await new Trainer(model, options).fit(DDP_EXAMPLES, { ...fit, onProgress }) };
   model.setMethod(method);
   await model.beforeTask(0);

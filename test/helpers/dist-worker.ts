@@ -59,11 +59,35 @@ async function train(pg: ProcessGroup) {
   await model.dispose();
 }
 
+/** Rank 1 dies during training; rank 0's fit must reject with DistributedError (and JS collectives are refused while fit runs). */
+async function trainPeerDies(pg: ProcessGroup) {
+  const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
+  model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 });
+  process.on('SIGTERM', () => {});
+  let duringFit: unknown = null;
+  const t0 = Date.now();
+  let outcome: object;
+  try {
+    await trainTasks(model, { epochs: 50, batchSize: 1, learningRate: 1e-3 }, undefined, {
+      processGroup: pg,
+      onProgress: (p) => {
+        if (p.step === 1) pg.allReduce(Tensor.fromArray(new Float32Array([1]), [1])).catch((e) => (duringFit = (e as Error).message));
+        if (p.step === 3 && pg.rank === 1) process.kill(process.pid, 'SIGKILL');
+      },
+    });
+    outcome = { ok: true };
+  } catch (e) {
+    outcome = { ok: false, name: (e as Error).name, message: (e as Error).message };
+  }
+  say({ rank: pg.rank, outcome, ms: Date.now() - t0, duringFit });
+}
+
 async function main() {
   const pg = await ProcessGroup.fromEnv({ timeoutMs: Number(process.env.PG_TIMEOUT_MS ?? 10_000) });
   if (scenario === 'collectives') await collectives(pg);
   else if (scenario === 'peer-dies') await peerDies(pg);
   else if (scenario === 'train') await train(pg);
+  else if (scenario === 'train-peer-dies') await trainPeerDies(pg);
   else throw new Error(`unknown scenario ${scenario}`);
   await pg.dispose();
 }
