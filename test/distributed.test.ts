@@ -8,9 +8,12 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DistributedError, Model, ProcessGroup, type MethodConfigInput } from '../ts/index';
+import { spawn } from 'node:child_process';
+
+import { DistributedError, Model, ProcessGroup, loadSafetensors, parseStreamConfig, runStream, type MethodConfigInput } from '../ts/index';
 import { DDP_SPEC, trainTasks } from './helpers/ddp-data';
-import { byRank, freePort, killStarted, startLaunch } from './helpers/launch';
+import { byRank, freePort, killStarted, MAIN_TS, startLaunch } from './helpers/launch';
+import { makeTinyStream } from './helpers/tiny-stream';
 import { ROOT, tmpDir } from './helpers/run';
 
 const WORKER = path.join(ROOT, 'test', 'helpers', 'dist-worker.ts');
@@ -87,6 +90,43 @@ describe('distributed', function () {
     expect(o, r.stdout + r.stderr).to.not.equal(undefined);
     expect(o!.outcome).to.include({ ok: false, name: 'DistributedError' });
     expect(o!.duringFit).to.match(/in use by a training run/);
+  });
+
+  it('runs a stream with `run --nproc-per-node 2`: adapters as one process with the doubled batch, one report', async () => {
+    const root = tmpDir('ddp-run');
+    const base = makeTinyStream(root);
+    const cfg = (batchSize: number, output: string) => ({ ...base, tasks: base.tasks.slice(0, 2), training: { ...base.training, batchSize }, output });
+    fs.writeFileSync(path.join(root, 'ddp.json'), JSON.stringify(cfg(2, 'ddp')));
+    const run = spawn(process.execPath, ['--import', 'tsx', MAIN_TS, 'run', path.join(root, 'ddp.json'), '--nproc-per-node', '2', '--json'], {
+      cwd: ROOT,
+      env: { ...process.env, OMP_NUM_THREADS: '1' },
+    });
+    let out = '';
+    let err = '';
+    run.stdout.on('data', (d) => (out += d));
+    run.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((resolve) => run.on('close', resolve));
+    expect(code, err).to.equal(0);
+    expect(out.split('\n').filter((l) => l.includes('"event":"done"')), out).to.have.length(1); // rank 0 alone reports
+    expect(fs.existsSync(path.join(root, 'ddp', 'results.json'))).to.equal(true);
+    await runStream(parseStreamConfig(cfg(4, 'single'), path.join(root, 'single.json')));
+    for (const task of ['task-1-one', 'task-2-two']) {
+      const file = (o: string) => path.join(root, o, 'lora', 'seed-1', task, 'adapter', 'adapter_model.safetensors');
+      const [a, b] = [await loadSafetensors(file('ddp')), await loadSafetensors(file('single'))];
+      expect(Object.keys(a).sort()).to.deep.equal(Object.keys(b).sort());
+      let maxDiff = 0;
+      let maxB = 0;
+      for (const k of Object.keys(b)) {
+        const x = a[k].toArray() as Float32Array;
+        const y = b[k].toArray() as Float32Array;
+        for (let i = 0; i < y.length; ++i) {
+          maxDiff = Math.max(maxDiff, Math.abs(x[i] - y[i]));
+          if (k.includes('lora_B')) maxB = Math.max(maxB, Math.abs(y[i]));
+        }
+      }
+      expect(maxB, task).to.be.above(1e-3);
+      expect(maxDiff, task).to.be.at.most(1e-5);
+    }
   });
 
   /** 2 ranks × batch 2 (launched) against 1 process × batch 4 (here): the trainable parameters after training. */

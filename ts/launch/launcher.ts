@@ -28,6 +28,8 @@ export interface LaunchOptions {
   maxRestarts?: number;
   /** Seconds between SIGTERM and SIGKILL when stopping workers. */
   gracePeriodSeconds?: number;
+  /** Prefix each worker line with `[rank N] ` (default true). */
+  prefixOutput?: boolean;
   /** Base environment of the workers (default: this process's). */
   env?: NodeJS.ProcessEnv;
   stdout?: Writable;
@@ -191,7 +193,7 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       for (let localRank = 0; localRank < o.nprocPerNode; ++localRank) {
         const rank = o.nodeRank * o.nprocPerNode + localRank;
         const child = spawn(options.command[0], options.command.slice(1), { env: env(localRank), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-        const prefix = `[rank ${rank}] `;
+        const prefix = options.prefixOutput === false ? '' : `[rank ${rank}] `;
         const pipe = (from: NodeJS.ReadableStream, to: Writable) =>
           new Promise<void>((resolve) => {
             const lines = readline.createInterface({ input: from, crlfDelay: Infinity });

@@ -21,6 +21,7 @@ import { getScorer } from '../scorers';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { Trainer } from '../train/trainer';
 import type { TrainProgress } from '../native/bindings';
+import type { ProcessGroup } from '../distributed/process-group';
 import { isNativeMethod } from '../methods/options';
 import { methodLabel, type MethodConfig, type StreamConfig } from './config';
 import { evaluateTasks, type TaskEvaluation, type TestItem } from './evaluate';
@@ -36,6 +37,12 @@ export type StreamEvent =
 export interface RunOptions {
   onEvent?: (e: StreamEvent) => void;
   signal?: AbortSignal;
+  /**
+   * Data-parallel training over this group (docs/distributed.md): every rank runs the same config;
+   * training is sharded, evaluation runs on every rank (greedy decoding of identical weights gives
+   * the same rows), and only rank 0 writes files.
+   */
+  processGroup?: ProcessGroup;
 }
 
 export interface MethodSeedResult {
@@ -85,6 +92,8 @@ interface SeedProgress {
 export async function runStream(config: StreamConfig, options: RunOptions = {}): Promise<StreamResults> {
   const started = Date.now();
   const emit = options.onEvent ?? (() => undefined);
+  // Under data parallelism rank 0 alone writes; the others read what it wrote when resuming.
+  const writer = !options.processGroup || options.processGroup.rank === 0;
   fs.mkdirSync(config.output, { recursive: true });
   const scorers = config.scorers.map((n) => getScorer(n));
   const primary = scorers[0].name;
@@ -116,7 +125,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
     const t0 = Date.now();
     const evaluations = await evaluateTasks(model, tokenizer, tests, scorers, evalOptions('base', 0, 0));
     base = { evaluations, evalSeconds: (Date.now() - t0) / 1000 };
-    writeFileAtomic(baseFile, JSON.stringify(base));
+    if (writer) writeFileAtomic(baseFile, JSON.stringify(base));
   }
 
   const methods: MethodResult[] = [];
@@ -168,13 +177,14 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
           tokenizer,
           signal: options.signal,
           onProgress: (p) => emit({ type: 'train', method: label, seed, task: task.name, progress: p }),
+          ...(options.processGroup ? { processGroup: options.processGroup } : {}),
         });
         if (native) {
           emit({ type: 'stage', method: label, seed, stage: 'end of task', task: task.name, row: k + 1 });
           await model.afterTask(k, data, { tokenizer, maxLength: config.training.maxLength });
         }
-        await model.saveAdapter(adapterDir(k));
-        if (native) await model.saveMethodState(methodStateFile(k));
+        if (writer) await model.saveAdapter(adapterDir(k));
+        if (writer && native) await model.saveMethodState(methodStateFile(k));
         emit({ type: 'stage', method: label, seed, stage: 'evaluate', task: task.name, row: k + 1 });
         const t0 = Date.now();
         const evaluations = await evaluateTasks(model, tokenizer, tests, scorers, evalOptions(label, seed, k + 1));
@@ -185,7 +195,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
           trainTokensPerSecond: summary.tokens / Math.max(1e-9, summary.seconds),
           evalSeconds: (Date.now() - t0) / 1000,
         });
-        writeFileAtomic(progressFile, JSON.stringify(progress));
+        if (writer) writeFileAtomic(progressFile, JSON.stringify(progress));
         emit({ type: 'row', method: label, seed, row: k + 1, scores: evaluations.map((e) => e.scores[primary]) });
       }
       const matrices: Record<string, number[][]> = {};
