@@ -130,11 +130,11 @@ describe('distributed', function () {
   });
 
   /** 2 ranks × batch 2 (launched) against 1 process × batch 4 (here): the trainable parameters after training. */
-  async function compareWithOneProcess(method?: MethodConfigInput) {
+  async function compareWithOneProcess(method?: MethodConfigInput, extra: Record<string, number> = {}) {
     const dir = tmpDir('ddp');
     // Accumulation over 2 micro-batches, clipping and a schedule are all in play; the last
     // micro-batch of each epoch leaves rank 1 without data.
-    const options = { epochs: 3, gradientAccumulation: 2, learningRate: 1e-2, lrScheduler: 'linear' as const, warmupSteps: 1, maxGradNorm: 0.5, seed: 7 };
+    const options = { epochs: 3, gradientAccumulation: 2, learningRate: 1e-2, lrScheduler: 'linear' as const, warmupSteps: 1, maxGradNorm: 0.5, seed: 7, ...extra };
     const r = await startLaunch(['--nproc-per-node', '2', '--', ...worker('train')], {
       OMP_NUM_THREADS: '1',
       DDP_OPTIONS: JSON.stringify({ ...options, batchSize: 2 }),
@@ -178,6 +178,22 @@ describe('distributed', function () {
   it('trains 2 ranks × batch 2 to the parameters of 1 process × batch 4 (max abs diff ≤ 1e-5)', async () => {
     const summary = await compareWithOneProcess();
     expect(summary.steps).to.equal(3 * 2);
+    // Tiny buckets: ~8 all-reduces per step launched from the backward hooks, in order.
+    await compareWithOneProcess(undefined, { ddpBucketMb: 0.002 });
+  });
+
+  it('keeps the ranks' parameters bit-identical with dropout on (each rank has its own dropout stream)', async () => {
+    const dir = tmpDir('ddp-dropout');
+    const r = await startLaunch(['--nproc-per-node', '2', '--', ...worker('train')], {
+      OMP_NUM_THREADS: '1',
+      DDP_OPTIONS: JSON.stringify({ epochs: 2, batchSize: 2, learningRate: 1e-2, seed: 3 }),
+      DDP_OUT: path.join(dir, 'ddp'),
+      DDP_DROPOUT: '0.3',
+    }).done;
+    expect(r.code, r.stderr).to.equal(0);
+    const [a, b] = [0, 1].map((k) => JSON.parse(fs.readFileSync(path.join(dir, `ddp.rank${k}.json`), 'utf8')));
+    expect(a.state).to.deep.equal(b.state);
+    expect(a.losses).to.deep.equal(b.losses);
   });
 
   it('matches 1 process with EWC (penalty counted once) and A-GEM (projection of the summed gradient) across a task boundary', async () => {

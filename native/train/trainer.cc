@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "dist/gradient_sync.h"
 #include "io/safetensors.h"
 #include "train/loss.h"
@@ -36,6 +38,9 @@ TrainOptions TrainOptions::fromOptions(const Options& o) {
   t.checkpointDir = o.string("checkpointDir", "");
   t.checkpointEvery = o.integer("checkpointEvery", 0);
   t.resume = o.flag("resume", false);
+  const double bucketMb = o.number("ddpBucketMb", 4.0);
+  if (!(bucketMb > 0)) fail(code::kConfig, "ddpBucketMb must be > 0", {{"field", "ddpBucketMb"}});
+  t.ddpBucketBytes = static_cast<int64_t>(bucketMb * (1 << 20));
   auto positive = [&](int64_t v, const char* name) {
     if (v < 1) fail(code::kConfig, std::string(name) + " must be ≥ 1", {{"field", name}});
   };
@@ -173,7 +178,7 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     fail(code::kDevice, "data-parallel training runs on CPU tensors (gloo) only in this build", {{"field", "device"}});
   }
   std::unique_ptr<GradientSync> sync;
-  if (world > 1) sync = std::make_unique<GradientSync>(group_, params);
+  if (world > 1) sync = std::make_unique<GradientSync>(group_, params, options_.ddpBucketBytes);
   const int64_t globalBatch = options_.batchSize * world;
   const int64_t microPerEpoch = (static_cast<int64_t>(examples.size()) + globalBatch - 1) / globalBatch;
   const int64_t stepsPerEpoch = (microPerEpoch + options_.gradAccum - 1) / options_.gradAccum;
@@ -206,7 +211,18 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     pos = loadCheckpoint(options_.checkpointDir, tuner, method, optimizer, fp);
     summary.resumedFromStep = pos.step;
   }
-  if (sync) sync->broadcastParameters();
+  if (sync) {
+    sync->broadcastParameters();
+    // Every rank starts from the same RNG state (seed, checkpoint); give each rank its own
+    // dropout stream, drawn from that state so it stays deterministic for a given seed.
+    if (rank > 0) {
+      for (at::Generator* g : tuner.generators()) {
+        std::lock_guard<std::mutex> lock(g->mutex());
+        auto* cpu = at::check_generator<at::CPUGeneratorImpl>(*g);
+        cpu->set_current_seed(cpu->random64() ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(rank)));
+      }
+    }
+  }
   summary.tokens = pos.tokens;
   const auto start = std::chrono::steady_clock::now();
   int64_t& step = pos.step;

@@ -36,6 +36,7 @@ struct TrainOptions {
   std::string checkpointDir;
   int64_t checkpointEvery = 0;
   bool resume = false;
+  int64_t ddpBucketBytes = 4 << 20;  // data parallel: gradient all-reduce bucket size
 
   static TrainOptions fromOptions(const Options& o);
 };

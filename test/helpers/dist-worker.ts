@@ -47,7 +47,7 @@ async function peerDies(pg: ProcessGroup) {
 
 async function train(pg: ProcessGroup) {
   const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
-  model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 });
+  model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: Number(process.env.DDP_DROPOUT ?? 0), seed: 1 });
   const options = JSON.parse(process.env.DDP_OPTIONS ?? '{}');
   const method = process.env.DDP_METHOD ? JSON.parse(process.env.DDP_METHOD) : undefined;
   const { losses, summary } = await trainTasks(model, options, method, { processGroup: pg });

@@ -219,6 +219,7 @@ export interface NativeTrainOptions {
   checkpointDir?: string;
   checkpointEvery?: number;
   resume?: boolean;
+  ddpBucketMb?: number;
 }
 
 export interface NativeGenerateOptions {

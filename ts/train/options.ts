@@ -43,6 +43,8 @@ export const trainOptionsSchema = z
     checkpointEvery: z.number().int().min(0).default(0),
     /** Continue from checkpointDir's state when there is one (default false). */
     resume: z.boolean().default(false),
+    /** Data parallel (fit({ processGroup })): size of a gradient all-reduce bucket, in MB of fp32. */
+    ddpBucketMb: z.number().positive().default(4),
   })
   .strict();
 
