@@ -182,7 +182,7 @@ describe('distributed', function () {
     await compareWithOneProcess(undefined, { ddpBucketMb: 0.002 });
   });
 
-  it('keeps the ranks' parameters bit-identical with dropout on (each rank has its own dropout stream)', async () => {
+  it("keeps the ranks' parameters bit-identical with dropout on (each rank has its own dropout stream)", async () => {
     const dir = tmpDir('ddp-dropout');
     const r = await startLaunch(['--nproc-per-node', '2', '--', ...worker('train')], {
       OMP_NUM_THREADS: '1',
@@ -196,7 +196,7 @@ describe('distributed', function () {
     expect(a.losses).to.deep.equal(b.losses);
   });
 
-  it('matches 1 process with EWC (penalty counted once) and A-GEM (projection of the summed gradient) across a task boundary', async () => {
+  it('matches 1 process with EWC (Fisher sharded over the ranks, penalty counted once) and A-GEM (projection of the summed gradient) across a task boundary', async () => {
     await compareWithOneProcess({ name: 'ewc', lambda: 50, samples: 4 });
     await compareWithOneProcess({ name: 'agem', memoryPerTask: 4, referenceBatch: 3 });
   });

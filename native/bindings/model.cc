@@ -455,7 +455,7 @@ class Model : public Napi::ObjectWrap<Model> {
     });
   }
 
-  // afterTask(task, examples, padTokenId) → Promise<void>: the end-of-task hook (EWC's Fisher,
+  // afterTask(task, examples, padTokenId, processGroup?) → Promise<void>: the end-of-task hook (EWC's Fisher,
   // GEM's memory, CIA's replacement), with the task's tokenised training examples.
   Napi::Value afterTask(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -465,11 +465,18 @@ class Model : public Napi::ObjectWrap<Model> {
       if (task < 0) fail(code::kInvalidArgument, "afterTask(task, examples): task must be an index ≥ 0", {{"field", "task"}});
       std::vector<Example> examples = toExamples(info[1]);
       const int64_t padId = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 0;
+      auto group = unwrapProcessGroup(info.Length() > 3 ? info[3] : env.Undefined(), "processGroup");
+      auto exclusive = group ? std::make_shared<ProcessGroup::Exclusive>(group) : nullptr;
       return runAsync<bool>(
           env,
-          [s, task, examples = std::move(examples), padId]() {
+          [s, task, examples = std::move(examples), padId, group, exclusive]() mutable {
+            struct Release {
+              std::shared_ptr<ProcessGroup::Exclusive>& e;
+              ~Release() { e.reset(); }
+            } release{exclusive};
             std::lock_guard<std::mutex> lock(s->mu);
             MethodContext ctx = contextOf(*s, padId);
+            ctx.group = group.get();
             methodOf(*s).afterTask(ctx, task, examples);
             s->tuner->setTraining(false);
             return true;

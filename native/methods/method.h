@@ -23,6 +23,7 @@
 namespace cn {
 
 class Decoder;
+class ProcessGroup;
 
 // What a hook may use: the model, its tuner, the trainable tensors (with .grad() during a step).
 struct MethodContext {
@@ -30,6 +31,9 @@ struct MethodContext {
   Tuner& tuner;
   std::vector<NamedTensor> params;
   int64_t padId = 0;
+  // Data parallel: the job's group (null in one process). A method may shard end-of-task work
+  // over it (EWC's Fisher); every rank must then call the same collectives.
+  ProcessGroup* group = nullptr;
 };
 
 // The student's side of one micro-batch, for losses that compare with it (LwF).

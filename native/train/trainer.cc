@@ -168,7 +168,7 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
   std::vector<NamedTensor> params = tuner.parameters();
   AdamW optimizer(params, options_.adamw);
   Method* method = state_->method.get();
-  MethodContext ctx{model, tuner, params, options_.padId};
+  MethodContext ctx{model, tuner, params, options_.padId, group_ && group_->size() > 1 ? group_.get() : nullptr};
   // Data parallel: the epoch is planned in global micro-batches of batchSize × world examples
   // (the same plan on every rank, and the plan one process with that batch size makes); rank r
   // trains on its slice [r·batchSize, (r+1)·batchSize) of each.

@@ -53,7 +53,7 @@ export async function trainTasks(model: Model, options: TrainOptions, method: Me
   model.setMethod(method);
   await model.beforeTask(0);
   await new Trainer(model, options).fit(DDP_EXAMPLES, { ...fit, onProgress });
-  await model.afterTask(0, DDP_EXAMPLES);
+  await model.afterTask(0, DDP_EXAMPLES, fit.processGroup ? { processGroup: fit.processGroup } : {});
   await model.beforeTask(1);
   const summary = await new Trainer(model, options).fit(DDP_TASK2, { ...fit, onProgress });
   return { losses, summary };

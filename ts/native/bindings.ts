@@ -256,7 +256,7 @@ export interface NativeModel {
   setMethod(name: string, options: Record<string, unknown>): void;
   clearMethod(): void;
   beforeTask(task: number): Promise<void>;
-  afterTask(task: number, examples: NativeExample[], padTokenId: number): Promise<void>;
+  afterTask(task: number, examples: NativeExample[], padTokenId: number, processGroup?: NativeProcessGroup): Promise<void>;
   methodState(): Record<string, NativeTensor>;
   loadMethodState(state: Record<string, NativeTensor>): void;
   dispose(): void;

@@ -181,7 +181,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
         });
         if (native) {
           emit({ type: 'stage', method: label, seed, stage: 'end of task', task: task.name, row: k + 1 });
-          await model.afterTask(k, data, { tokenizer, maxLength: config.training.maxLength });
+          await model.afterTask(k, data, { tokenizer, maxLength: config.training.maxLength, ...(options.processGroup ? { processGroup: options.processGroup } : {}) });
         }
         if (writer) await model.saveAdapter(adapterDir(k));
         if (writer && native) await model.saveMethodState(methodStateFile(k));
