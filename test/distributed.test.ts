@@ -196,8 +196,9 @@ describe('distributed', function () {
     expect(a.losses).to.deep.equal(b.losses);
   });
 
-  it('matches 1 process with EWC (Fisher sharded over the ranks, penalty counted once) and A-GEM (projection of the summed gradient) across a task boundary', async () => {
+  it('matches 1 process with EWC (Fisher sharded over the ranks, penalty counted once) A-GEM and GEM (memory gradients sharded, projection of the summed gradient) across a task boundary', async () => {
     await compareWithOneProcess({ name: 'ewc', lambda: 50, samples: 4 });
     await compareWithOneProcess({ name: 'agem', memoryPerTask: 4, referenceBatch: 3 });
+    await compareWithOneProcess({ name: 'gem', memoryPerTask: 5, margin: 0 });
   });
 });
