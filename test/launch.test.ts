@@ -145,12 +145,15 @@ describe('launch', function () {
     expect(seen.find((s) => s.rank === '3')).to.include({ local: '1', node: '1' });
   });
 
-  it('refuses bad usage with exit code 2 or a ConfigError', async () => {
+  it('refuses bad usage (exit 2, ConfigError) and a command that cannot start (exit 127)', async () => {
     const r = await startLaunch(['--nproc-per-node', 'x', '--', NODE, '-e', '']).done;
     expect(r.code).to.equal(2);
     const r2 = await startLaunch(['--nproc-per-node', '1', '--nnodes', '2', '--node-rank', '2', '--', NODE, '-e', '']).done;
     expect(r2.code).to.equal(1);
     expect(r2.stderr).to.match(/ConfigError: nodeRank 2 must be < nnodes/);
+    const r3 = await startLaunch(['--nproc-per-node', '1', '--', '/nonexistent/worker']).done;
+    expect(r3.code).to.equal(127);
+    expect(r3.stderr).to.include("could not start '/nonexistent/worker'");
   });
 });
 
