@@ -130,14 +130,15 @@ describe('distributed', function () {
   });
 
   /** 2 ranks × batch 2 (launched) against 1 process × batch 4 (here): the trainable parameters after training. */
-  async function compareWithOneProcess(method?: MethodConfigInput, extra: Record<string, number> = {}) {
+  async function compareWithOneProcess(method?: MethodConfigInput, extra: Record<string, number> = {}, checkpoints = false) {
     const dir = tmpDir('ddp');
+    const ckpt = (who: string) => (checkpoints ? { checkpointDir: path.join(dir, `${who}-ckpt`), checkpointEvery: 2 } : {});
     // Accumulation over 2 micro-batches, clipping and a schedule are all in play; the last
     // micro-batch of each epoch leaves rank 1 without data.
     const options = { epochs: 3, gradientAccumulation: 2, learningRate: 1e-2, lrScheduler: 'linear' as const, warmupSteps: 1, maxGradNorm: 0.5, seed: 7, ...extra };
     const r = await startLaunch(['--nproc-per-node', '2', '--', ...worker('train')], {
       OMP_NUM_THREADS: '1',
-      DDP_OPTIONS: JSON.stringify({ ...options, batchSize: 2 }),
+      DDP_OPTIONS: JSON.stringify({ ...options, batchSize: 2, ...ckpt('ddp') }),
       DDP_OUT: path.join(dir, 'ddp'),
       DDP_METHOD: method ? JSON.stringify(method) : '',
     }).done;
@@ -147,7 +148,7 @@ describe('distributed', function () {
     const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
     try {
       model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 });
-      const { losses, summary } = await trainTasks(model, { ...options, batchSize: 4 }, method);
+      const { losses, summary } = await trainTasks(model, { ...options, batchSize: 4, ...ckpt('single') }, method);
       expect(ranks[0].summary.steps).to.equal(summary.steps);
       expect(ranks[0].summary.tokens).to.equal(summary.tokens);
       const single = model.native.tunerState();
@@ -168,6 +169,19 @@ describe('distributed', function () {
       expect(maxValue).to.be.above(1e-3); // LoRA B moved away from 0: the comparison is not vacuous
       expect(maxDiff).to.be.at.most(1e-5);
       expect(ranks[0].losses).to.have.length(losses.length);
+      if (checkpoints) {
+        // Rank 0's checkpoint (optimizer shards gathered under ZeRO) holds what one process's holds.
+        const file = (who: string) => path.join(dir, `${who}-ckpt`, 'trainer-state.safetensors');
+        const [a, b] = [await loadSafetensors(file('ddp')), await loadSafetensors(file('single'))];
+        expect(Object.keys(a).sort()).to.deep.equal(Object.keys(b).sort());
+        let ckptDiff = 0;
+        for (const k of Object.keys(b).filter((k) => k.startsWith('optimizer.') || k.startsWith('tuner.'))) {
+          const x = a[k].toArray() as Float32Array;
+          const y = b[k].toArray() as Float32Array;
+          for (let i = 0; i < y.length; ++i) ckptDiff = Math.max(ckptDiff, Math.abs(x[i] - y[i]));
+        }
+        expect(ckptDiff).to.be.at.most(1e-5);
+      }
       ranks.forEach((rank) => rank.losses.forEach((l: number, i: number) => expect(l).to.be.closeTo(losses[i], 1e-5)));
       return summary;
     } finally {
@@ -180,6 +194,10 @@ describe('distributed', function () {
     expect(summary.steps).to.equal(3 * 2);
     // Tiny buckets: ~8 all-reduces per step launched from the backward hooks, in order.
     await compareWithOneProcess(undefined, { ddpBucketMb: 0.002 });
+  });
+
+  it('shards the optimizer state (zeroStage 1) and still matches 1 process, checkpoint included', async () => {
+    await compareWithOneProcess(undefined, { zeroStage: 1 }, true);
   });
 
   it("keeps the ranks' parameters bit-identical with dropout on (each rank has its own dropout stream)", async () => {

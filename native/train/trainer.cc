@@ -11,6 +11,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "dist/gradient_sync.h"
+#include "dist/zero.h"
 #include "io/safetensors.h"
 #include "train/loss.h"
 
@@ -41,6 +42,8 @@ TrainOptions TrainOptions::fromOptions(const Options& o) {
   const double bucketMb = o.number("ddpBucketMb", 4.0);
   if (!(bucketMb > 0)) fail(code::kConfig, "ddpBucketMb must be > 0", {{"field", "ddpBucketMb"}});
   t.ddpBucketBytes = static_cast<int64_t>(bucketMb * (1 << 20));
+  t.zeroStage = o.integer("zeroStage", 0);
+  if (t.zeroStage != 0 && t.zeroStage != 1) fail(code::kConfig, "zeroStage must be 0 or 1 (ZeRO-2/3 are not implemented)", {{"field", "zeroStage"}});
   auto positive = [&](int64_t v, const char* name) {
     if (v < 1) fail(code::kConfig, std::string(name) + " must be ≥ 1", {{"field", name}});
   };
@@ -78,12 +81,12 @@ std::string fingerprint(const TrainOptions& o, size_t examples) {
   return f.str();
 }
 
-void saveCheckpoint(const std::string& dir, Tuner& tuner, Method* method, const AdamW& optimizer, const Position& pos, const std::string& fp) {
+void saveCheckpoint(const std::string& dir, Tuner& tuner, Method* method, const std::vector<NamedTensor>& optimizerState, const Position& pos, const std::string& fp) {
   std::filesystem::create_directories(dir);
   io::NamedTensors tensors;
   for (auto& t : tuner.state()) tensors.emplace_back("tuner." + t.name, t.tensor);
   if (method) for (auto& t : method->state()) tensors.emplace_back("method." + t.name, t.tensor);
-  for (auto& t : optimizer.state()) tensors.emplace_back("optimizer." + t.name, t.tensor);
+  for (auto& t : optimizerState) tensors.emplace_back("optimizer." + t.name, t.tensor);
   auto gens = tuner.generators();
   for (size_t i = 0; i < gens.size(); ++i) tensors.emplace_back("rng." + std::to_string(i), gens[i]->get_state());
   io::Metadata meta{{"format", "continual-next trainer state 1"},
@@ -166,14 +169,17 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
   }
 
   std::vector<NamedTensor> params = tuner.parameters();
-  AdamW optimizer(params, options_.adamw);
+  const int64_t world = group_ ? group_->size() : 1;
+  const int64_t rank = group_ ? group_->rank() : 0;
+  // ZeRO-1: this rank's optimizer keeps and updates only the parameters it owns.
+  std::unique_ptr<ShardedOptimizerState> zero;
+  if (world > 1 && options_.zeroStage == 1) zero = std::make_unique<ShardedOptimizerState>(group_, params);
+  AdamW optimizer(zero ? zero->owned() : params, options_.adamw);
   Method* method = state_->method.get();
   MethodContext ctx{model, tuner, params, options_.padId, group_ && group_->size() > 1 ? group_.get() : nullptr};
   // Data parallel: the epoch is planned in global micro-batches of batchSize × world examples
   // (the same plan on every rank, and the plan one process with that batch size makes); rank r
   // trains on its slice [r·batchSize, (r+1)·batchSize) of each.
-  const int64_t world = group_ ? group_->size() : 1;
-  const int64_t rank = group_ ? group_->rank() : 0;
   if (world > 1 && !model.device.is_cpu()) {
     fail(code::kDevice, "data-parallel training runs on CPU tensors (gloo) only in this build", {{"field", "device"}});
   }
@@ -203,7 +209,7 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
   } reset{model};
   TrainSummary summary;
   const std::string fp = fingerprint(options_, examples.size()) + '/' + (method ? method->name() : std::string("none")) +
-                         (world > 1 ? "/world" + std::to_string(world) : std::string());
+                         (world > 1 ? "/world" + std::to_string(world) + (zero ? "/zero1" : "") : std::string());
   Position pos;
   const bool checkpointing = !options_.checkpointDir.empty();
   if (checkpointing && options_.resume &&
@@ -284,8 +290,9 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       if (options_.maxGradNorm > 0) clipGradNorm(params, options_.maxGradNorm);
       const double lr = options_.lr * schedule.factor(step);
       optimizer.step(lr);
+      if (zero) zero->broadcastParameters();
       if (method) method->afterOptimizerStep(ctx, step);
-      optimizer.zeroGrad();
+      zeroGradients(params);
       tuner.afterOptimizerStep(step);
       ++step;
       pos.lossSum += stepLoss;
@@ -298,8 +305,10 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
         pos.nextBatch = 0;
       }
       summary.finalLoss = stepLoss / static_cast<double>(std::max<int64_t>(1, stepTokens));
-      if (checkpointing && rank == 0 && ((options_.checkpointEvery > 0 && step % options_.checkpointEvery == 0) || step == totalSteps)) {
-        saveCheckpoint(options_.checkpointDir, tuner, method, optimizer, pos, fp);
+      if (checkpointing && ((options_.checkpointEvery > 0 && step % options_.checkpointEvery == 0) || step == totalSteps)) {
+        // Rank 0 writes; under ZeRO every rank first contributes its optimizer shard.
+        std::vector<NamedTensor> optState = zero ? zero->gatherState(optimizer.state()) : optimizer.state();
+        if (rank == 0) saveCheckpoint(options_.checkpointDir, tuner, method, optState, pos, fp);
       }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       emitIf(progress, ProgressEvent()

@@ -37,6 +37,7 @@ struct TrainOptions {
   int64_t checkpointEvery = 0;
   bool resume = false;
   int64_t ddpBucketBytes = 4 << 20;  // data parallel: gradient all-reduce bucket size
+  int64_t zeroStage = 0;             // data parallel: 1 = optimizer state sharded over the ranks
 
   static TrainOptions fromOptions(const Options& o);
 };

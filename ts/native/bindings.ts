@@ -220,6 +220,7 @@ export interface NativeTrainOptions {
   checkpointEvery?: number;
   resume?: boolean;
   ddpBucketMb?: number;
+  zeroStage?: 0 | 1;
 }
 
 export interface NativeGenerateOptions {
