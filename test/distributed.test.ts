@@ -92,10 +92,11 @@ describe('distributed', function () {
     expect(o!.duringFit).to.match(/in use by a training run/);
   });
 
-  it('runs a stream with `run --nproc-per-node 2`: adapters as one process with the doubled batch, one report', async () => {
+  it('runs a stream with `run --nproc-per-node 2`: adapters and answers as one process with the doubled batch (training and evaluation sharded), one report', async () => {
     const root = tmpDir('ddp-run');
     const base = makeTinyStream(root);
-    const cfg = (batchSize: number, output: string) => ({ ...base, tasks: base.tasks.slice(0, 2), training: { ...base.training, batchSize }, output });
+    // Generation batches of 2: three per evaluation, spread over the two ranks.
+    const cfg = (batchSize: number, output: string) => ({ ...base, tasks: base.tasks.slice(0, 2), training: { ...base.training, batchSize }, generation: { ...base.generation, batchSize: 2 }, output });
     fs.writeFileSync(path.join(root, 'ddp.json'), JSON.stringify(cfg(2, 'ddp')));
     const run = spawn(process.execPath, ['--import', 'tsx', MAIN_TS, 'run', path.join(root, 'ddp.json'), '--nproc-per-node', '2', '--json'], {
       cwd: ROOT,
@@ -109,7 +110,15 @@ describe('distributed', function () {
     expect(code, err).to.equal(0);
     expect(out.split('\n').filter((l) => l.includes('"event":"done"')), out).to.have.length(1); // rank 0 alone reports
     expect(fs.existsSync(path.join(root, 'ddp', 'results.json'))).to.equal(true);
-    await runStream(parseStreamConfig(cfg(4, 'single'), path.join(root, 'single.json')));
+    const single = await runStream(parseStreamConfig(cfg(4, 'single'), path.join(root, 'single.json')));
+    // Evaluation was sharded over the ranks (generation batch b on rank b mod 2) and gathered:
+    // every answer is there, and the same as one process's.
+    const answers = (rows: { evaluations: { samples: { answer: string }[] }[] }[]) => rows.map((r) => r.evaluations.map((e) => e.samples.map((x) => x.answer)));
+    const ddp = JSON.parse(fs.readFileSync(path.join(root, 'ddp', 'results.json'), 'utf8'));
+    const got = answers(ddp.methods[0].seeds[0].rows);
+    expect(got.flat(2).length).to.equal(3 * 2 * 3);
+    expect(got.flat(2).every((a: unknown) => typeof a === 'string')).to.equal(true);
+    expect(got).to.deep.equal(answers(single.methods[0].seeds[0].rows));
     for (const task of ['task-1-one', 'task-2-two']) {
       const file = (o: string) => path.join(root, o, 'lora', 'seed-1', task, 'adapter', 'adapter_model.safetensors');
       const [a, b] = [await loadSafetensors(file('ddp')), await loadSafetensors(file('single'))];

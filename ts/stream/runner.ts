@@ -39,8 +39,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /**
    * Data-parallel training over this group (docs/distributed.md): every rank runs the same config;
-   * training is sharded, evaluation runs on every rank (greedy decoding of identical weights gives
-   * the same rows), and only rank 0 writes files.
+   * training and evaluation are sharded (generation batches over the ranks, answers gathered),
+   * and only rank 0 writes files.
    */
   processGroup?: ProcessGroup;
 }
@@ -115,6 +115,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
     stop: config.generation.stop,
     signal: options.signal,
     onBatch: (done: number, total: number) => emit({ type: 'eval', method, seed, row, done, total }),
+    ...(options.processGroup ? { processGroup: options.processGroup } : {}),
   });
 
   // Row 0, shared by every method and seed.
