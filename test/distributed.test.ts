@@ -139,7 +139,7 @@ describe('distributed', function () {
   });
 
   /** 2 ranks × batch 2 (launched) against 1 process × batch 4 (here): the trainable parameters after training. */
-  async function compareWithOneProcess(method?: MethodConfigInput, extra: Record<string, number> = {}, checkpoints = false) {
+  async function compareWithOneProcess(method?: MethodConfigInput, extra: Record<string, number | boolean> = {}, checkpoints = false) {
     const dir = tmpDir('ddp');
     const ckpt = (who: string) => (checkpoints ? { checkpointDir: path.join(dir, `${who}-ckpt`), checkpointEvery: 2 } : {});
     // Accumulation over 2 micro-batches, clipping and a schedule are all in play; the last
@@ -201,8 +201,10 @@ describe('distributed', function () {
   it('trains 2 ranks × batch 2 to the parameters of 1 process × batch 4 (max abs diff ≤ 1e-5)', async () => {
     const summary = await compareWithOneProcess();
     expect(summary.steps).to.equal(3 * 2);
-    // Tiny buckets: ~8 all-reduces per step launched from the backward hooks, in order.
+    // Tiny buckets: ~8 all-reduces per step launched from the backward hooks, in order; with
+    // gradient checkpointing the hooks fire inside the recomputed layers' backward.
     await compareWithOneProcess(undefined, { ddpBucketMb: 0.002 });
+    await compareWithOneProcess(undefined, { ddpBucketMb: 0.002, gradientCheckpointing: true });
   });
 
   it('shards the optimizer state (zeroStage 1) and still matches 1 process, checkpoint included', async () => {
