@@ -211,6 +211,29 @@ describe('distributed', function () {
     await compareWithOneProcess(undefined, { zeroStage: 1 }, true);
   });
 
+  it('refuses, on every rank, a fit whose ranks were given different options or tuners (never a gloo size mismatch)', async () => {
+    const cases = [
+      [{ DDP_RANK1_OPTIONS: JSON.stringify({ learningRate: 5e-3 }) }, 'options', /rank 1's training options .* differ from rank 0's/],
+      [{ DDP_RANK1_OPTIONS: JSON.stringify({ ddpBucketMb: 0.001 }) }, 'options', /rank 1's training options .* differ from rank 0's/],
+      [{ DDP_RANK1_R: '8' }, 'tuner', /rank 1's trainable tensors .* differ from rank 0's/],
+    ] as const;
+    for (const [env, field, message] of cases) {
+      const dir = tmpDir('ddp-mismatch');
+      const r = await startLaunch(['--nproc-per-node', '2', '--', ...worker('train')], {
+        OMP_NUM_THREADS: '1',
+        DDP_OPTIONS: JSON.stringify({ epochs: 1, batchSize: 2, learningRate: 1e-2 }),
+        DDP_OUT: path.join(dir, 'ddp'),
+        ...env,
+      }).done;
+      expect(r.code, r.stderr).to.equal(0);
+      for (const rank of [0, 1]) {
+        const o = jsonLines(r.stdout).get(rank)![0];
+        expect(o, JSON.stringify(env)).to.include({ error: 'DistributedError', field });
+        expect(o.message).to.match(message);
+      }
+    }
+  });
+
   it("keeps the ranks' parameters bit-identical with dropout on (each rank has its own dropout stream)", async () => {
     const dir = tmpDir('ddp-dropout');
     const r = await startLaunch(['--nproc-per-node', '2', '--', ...worker('train')], {

@@ -143,6 +143,46 @@ int64_t labelledTokens(const Example& e) {
   return n;
 }
 
+// FNV-1a, for comparing what each rank was given without sending it.
+struct Fnv {
+  uint64_t h = 1469598103934665603ULL;
+  void add(const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  }
+  void add(const std::string& s) { add(s.data(), s.size()); }
+  void add(int64_t v) { add(&v, sizeof v); }
+};
+
+// Before any collective whose size depends on the model or data: every rank must have the same
+// trainable tensors, options and examples, else the peers' collectives would not match (gloo
+// aborts on a size mismatch). One fixed-size all-gather of hashes, compared with rank 0's.
+void checkSameJob(ProcessGroup& group, const std::string& fp, const std::vector<NamedTensor>& params, const std::vector<Example>& examples) {
+  Fnv options, layout, data;
+  options.add(fp);
+  for (const auto& p : params) {
+    layout.add(p.name);
+    for (int64_t d : p.tensor.sizes()) layout.add(d);
+    layout.add(static_cast<int64_t>(p.tensor.scalar_type()));
+  }
+  for (const auto& e : examples) {
+    data.add(e.ids.data(), e.ids.size() * sizeof(int64_t));
+    data.add(e.labels.data(), e.labels.size() * sizeof(int64_t));
+    data.add(static_cast<int64_t>(e.ids.size()));
+  }
+  at::Tensor mine = at::tensor({static_cast<int64_t>(options.h), static_cast<int64_t>(layout.h), static_cast<int64_t>(data.h)}, at::kLong);
+  auto all = group.allGather(mine);
+  static const char* kWhat[] = {"training options (or the number of examples, or the CL method)", "trainable tensors (tuner, names, shapes)", "training examples"};
+  for (size_t r = 1; r < all.size(); ++r) {
+    for (int64_t k = 0; k < 3; ++k) {
+      if (all[r][k].item<int64_t>() != all[0][k].item<int64_t>()) {
+        fail(code::kDistributed, "rank " + std::to_string(r) + "'s " + kWhat[k] + " differ from rank 0's: every rank must call fit() with the same model, tuner, options and data",
+             {{"field", k == 0 ? "options" : k == 1 ? "tuner" : "examples"}});
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Trainer::Trainer(std::shared_ptr<ModelState> state, TrainOptions options, std::shared_ptr<ProcessGroup> group)
@@ -218,6 +258,11 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     summary.resumedFromStep = pos.step;
   }
   if (sync) {
+    // Bucket size and ZeRO shape the collectives; the rest would silently make the ranks diverge.
+    const std::string jobOptions = fp + '/' + exact(options_.lr) + '/' + exact(options_.maxGradNorm) + '/' + exact(options_.adamw.weightDecay) + '/' +
+                                   std::to_string(options_.ddpBucketBytes) + '/' + std::to_string(options_.zeroStage) + '/' +
+                                   std::to_string(static_cast<int>(options_.schedule)) + '/' + std::to_string(options_.warmupSteps) + '/' + exact(options_.warmupRatio);
+    checkSameJob(*group_, jobOptions, params, examples);
     sync->broadcastParameters();
     // Every rank starts from the same RNG state (seed, checkpoint); give each rank its own
     // dropout stream, drawn from that state so it stays deterministic for a given seed.

@@ -47,10 +47,18 @@ async function peerDies(pg: ProcessGroup) {
 
 async function train(pg: ProcessGroup) {
   const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
-  model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: Number(process.env.DDP_DROPOUT ?? 0), seed: 1 });
-  const options = JSON.parse(process.env.DDP_OPTIONS ?? '{}');
+  const r = pg.rank === 1 && process.env.DDP_RANK1_R ? Number(process.env.DDP_RANK1_R) : 4;
+  model.addAdapter({ type: 'lora', r, alpha: 2 * r, dropout: Number(process.env.DDP_DROPOUT ?? 0), seed: 1 });
+  const options = { ...JSON.parse(process.env.DDP_OPTIONS ?? '{}'), ...(pg.rank === 1 ? JSON.parse(process.env.DDP_RANK1_OPTIONS ?? '{}') : {}) };
   const method = process.env.DDP_METHOD ? JSON.parse(process.env.DDP_METHOD) : undefined;
-  const { losses, summary } = await trainTasks(model, options, method, { processGroup: pg });
+  let result: Awaited<ReturnType<typeof trainTasks>>;
+  try {
+    result = await trainTasks(model, options, method, { processGroup: pg });
+  } catch (e) {
+    say({ rank: pg.rank, error: (e as Error).name, message: (e as Error).message, field: (e as { field?: string }).field });
+    return;
+  }
+  const { losses, summary } = result;
   const state = model.native.tunerState();
   const out: Record<string, number[]> = {};
   for (const [k, t] of Object.entries(state)) out[k] = Array.from(t.toArray() as Float32Array);
