@@ -8,6 +8,7 @@
 //   train/    loss, optimizer, schedules, batching, trainer
 //   generate/ KV-cache generation
 //   kernels/  fused ops: CUDA kernels with libtorch references
+//   dist/     process groups (c10d TCPStore + Gloo) for data-parallel training
 //   bindings/ JS classes over the above
 #include "core/errors.h"
 #include "core/exports.h"
@@ -35,6 +36,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   cn::initKernels(env, exports);
   cn::initMethods(env, exports);
   cn::initEncoder(env, exports);
+  cn::initDistributed(env, exports);
   return exports;
 }
 

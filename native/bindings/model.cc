@@ -2,6 +2,7 @@
 // forward, loss and gradients, training, generation, merge. Every heavy call is a Promise run on
 // a worker thread under the model's lock (models/model_state.h).
 #include "bindings/js_convert.h"
+#include "bindings/process_group.h"
 #include "core/async.h"
 #include "core/dtype.h"
 #include "core/env_data.h"
@@ -284,7 +285,7 @@ class Model : public Napi::ObjectWrap<Model> {
     return examples;
   }
 
-  // train(examples [{inputIds, labels}], options, onProgress?) → Promise<summary>
+  // train(examples [{inputIds, labels}], options, onProgress?, processGroup?) → Promise<summary>
   Napi::Value train(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -292,12 +293,20 @@ class Model : public Napi::ObjectWrap<Model> {
       std::vector<Example> examples = toExamples(info[0]);
       TrainOptions options = TrainOptions::fromOptions(Options::fromJs(info[1], ""));
       auto sink = ProgressSink::fromJs(env, info.Length() > 2 ? info[2] : env.Undefined());
+      auto group = unwrapProcessGroup(info.Length() > 3 ? info[3] : env.Undefined(), "processGroup");
+      // Taken here, on the JS thread, so no JS collective can slip in before training starts.
+      std::shared_ptr<ProcessGroup::Exclusive> exclusive = group ? std::make_shared<ProcessGroup::Exclusive>(group) : nullptr;
       auto cancel = cancel_;
       cancel->raised = false;
       return runAsync<TrainSummary>(
           env,
-          [s, examples = std::move(examples), options, sink, cancel]() {
-            Trainer trainer(s, options);
+          [s, examples = std::move(examples), options, sink, cancel, group, exclusive]() mutable {
+            // Release the group for JS collectives however training ends (before the Promise settles).
+            struct Release {
+              std::shared_ptr<ProcessGroup::Exclusive>& e;
+              ~Release() { e.reset(); }
+            } release{exclusive};
+            Trainer trainer(s, options, group);
             return trainer.fit(examples, sink, *cancel);
           },
           [](Napi::Env env, TrainSummary& r) -> Napi::Value {
@@ -451,7 +460,7 @@ class Model : public Napi::ObjectWrap<Model> {
     });
   }
 
-  // afterTask(task, examples, padTokenId) → Promise<void>: the end-of-task hook (EWC's Fisher,
+  // afterTask(task, examples, padTokenId, processGroup?) → Promise<void>: the end-of-task hook (EWC's Fisher,
   // GEM's memory, CIA's replacement), with the task's tokenised training examples.
   Napi::Value afterTask(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -461,11 +470,18 @@ class Model : public Napi::ObjectWrap<Model> {
       if (task < 0) fail(code::kInvalidArgument, "afterTask(task, examples): task must be an index ≥ 0", {{"field", "task"}});
       std::vector<Example> examples = toExamples(info[1]);
       const int64_t padId = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int64Value() : 0;
+      auto group = unwrapProcessGroup(info.Length() > 3 ? info[3] : env.Undefined(), "processGroup");
+      auto exclusive = group ? std::make_shared<ProcessGroup::Exclusive>(group) : nullptr;
       return runAsync<bool>(
           env,
-          [s, task, examples = std::move(examples), padId]() {
+          [s, task, examples = std::move(examples), padId, group, exclusive]() mutable {
+            struct Release {
+              std::shared_ptr<ProcessGroup::Exclusive>& e;
+              ~Release() { e.reset(); }
+            } release{exclusive};
             std::lock_guard<std::mutex> lock(s->mu);
             MethodContext ctx = contextOf(*s, padId);
+            ctx.group = group.get();
             methodOf(*s).afterTask(ctx, task, examples);
             s->tuner->setTraining(false);
             return true;

@@ -57,6 +57,8 @@ Napi::Error toJsError(Napi::Env env, std::exception_ptr error) {
     return make(env, e.code(), e.what(), e.fields());
   } catch (const c10::OutOfMemoryError& e) {
     return make(env, code::kOutOfMemory, torchMessage(e), {});
+  } catch (const c10::DistError& e) {
+    return make(env, code::kDistributed, torchMessage(e), {});
   } catch (const c10::Error& e) {
     return make(env, code::kTorch, torchMessage(e), {});
   } catch (const std::bad_alloc& e) {

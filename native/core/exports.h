@@ -11,4 +11,5 @@ void initModel(Napi::Env env, Napi::Object exports);
 void initKernels(Napi::Env env, Napi::Object exports);
 void initMethods(Napi::Env env, Napi::Object exports);
 void initEncoder(Napi::Env env, Napi::Object exports);
+void initDistributed(Napi::Env env, Napi::Object exports);
 }  // namespace cn

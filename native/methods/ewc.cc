@@ -9,6 +9,7 @@
 
 #include "core/errors.h"
 #include "methods/method.h"
+#include "dist/process_group.h"
 #include "models/decoder.h"
 
 namespace cn {
@@ -37,7 +38,7 @@ class Ewc : public Method {
       at::Tensor term = (fisher_[i] * d * d).sum();
       penalty = penalty.defined() ? penalty + term : term;
     }
-    return penalty * (lambda_ / 2.0) / static_cast<double>(student.microBatches);
+    return penalty * (lambda_ / 2.0 * student.replicatedWeight) / static_cast<double>(student.microBatches);
   }
 
   void afterTask(MethodContext& ctx, int64_t task, const std::vector<Example>& data) override {
@@ -55,7 +56,11 @@ class Ewc : public Method {
     zeroGradients(ctx.params);
     const int64_t group = perBatch_ ? batchSize_ : 1;
     int64_t groups = 0;
+    // Data parallel: sample group g is computed by rank g mod world; the sums are added up below.
+    const int64_t world = ctx.group ? ctx.group->size() : 1;
+    const int64_t rank = ctx.group ? ctx.group->rank() : 0;
     for (size_t start = 0; start < idx.size(); start += group) {
+      if (static_cast<int64_t>(groups++ % world) != rank) continue;
       std::vector<Example> chunk;
       for (size_t k = start; k < std::min(idx.size(), start + group); ++k) chunk.push_back(data[idx[k]]);
       meanLoss(ctx.model, chunk, ctx.padId).backward();
@@ -65,10 +70,23 @@ class Ewc : public Method {
         if (g.defined()) f[i].add_(g.to(at::kFloat).pow(2));
       }
       zeroGradients(ctx.params);
-      ++groups;
     }
     ctx.tuner.setTraining(wasTraining);
     at::NoGradGuard noGrad;
+    if (world > 1) {
+      // The Fisher of all ranks' samples: one flat sum, identical on every rank.
+      at::Tensor flat = at::cat([&] {
+        std::vector<at::Tensor> parts;
+        for (auto& t : f) parts.push_back(t.reshape(-1));
+        return parts;
+      }()).contiguous();
+      ctx.group->allReduce(flat, false);
+      int64_t off = 0;
+      for (auto& t : f) {
+        t.copy_(flat.narrow(0, off, t.numel()).view(t.sizes()));
+        off += t.numel();
+      }
+    }
     if (fisher_.empty()) {
       for (auto& t : f) fisher_.push_back(t / static_cast<double>(groups));
     } else {

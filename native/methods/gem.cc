@@ -13,6 +13,9 @@
 #include "methods/math.h"
 #include "methods/memory.h"
 #include "methods/method.h"
+#include "dist/process_group.h"
+#include "models/decoder.h"
+#include "train/loss.h"
 #include "methods/qp.h"
 
 namespace cn {
@@ -31,12 +34,34 @@ class GemBase : public Method {
 
  protected:
   // Gradient of the mean loss on `examples` (dropout off), leaving the params' grads as they were.
+  // Data parallel: each rank takes every world-th example, divides its summed loss by the labelled
+  // tokens of all of them, and the ranks' gradients are summed: the same mean-loss gradient on
+  // every rank, for a 1/world share of the compute.
   at::Tensor gradientOn(MethodContext& ctx, const std::vector<Example>& examples) {
     const bool wasTraining = ctx.tuner.training();
     ctx.tuner.setTraining(false);
     zeroGradients(ctx.params);
-    meanLoss(ctx.model, examples, ctx.padId).backward();
-    at::Tensor g = flatGradients(ctx.params);
+    const int64_t world = ctx.group ? ctx.group->size() : 1;
+    at::Tensor g;
+    if (world == 1) {
+      meanLoss(ctx.model, examples, ctx.padId).backward();
+      g = flatGradients(ctx.params);
+    } else {
+      const int64_t rank = ctx.group->rank();
+      int64_t tokens = 0;
+      std::vector<int64_t> mine;
+      for (size_t i = 0; i < examples.size(); ++i) {
+        for (size_t t = 1; t < examples[i].labels.size(); ++t) tokens += examples[i].labels[t] != -100;
+        if (static_cast<int64_t>(i) % world == rank) mine.push_back(static_cast<int64_t>(i));
+      }
+      if (!mine.empty()) {
+        Batch b = makeBatch(examples, mine, ctx.padId, ctx.model.device);
+        LossSum l = causalLmLossSum(ctx.model, b.inputIds, b.labels, b.keyValid);
+        (l.sum / static_cast<double>(std::max<int64_t>(1, tokens))).backward();
+      }
+      g = flatGradients(ctx.params).contiguous();
+      ctx.group->allReduce(g, false);
+    }
     ctx.tuner.setTraining(wasTraining);
     return g;
   }

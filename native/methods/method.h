@@ -23,6 +23,7 @@
 namespace cn {
 
 class Decoder;
+class ProcessGroup;
 
 // What a hook may use: the model, its tuner, the trainable tensors (with .grad() during a step).
 struct MethodContext {
@@ -30,6 +31,9 @@ struct MethodContext {
   Tuner& tuner;
   std::vector<NamedTensor> params;
   int64_t padId = 0;
+  // Data parallel: the job's group (null in one process). A method may shard end-of-task work
+  // over it (EWC's Fisher); every rank must then call the same collectives.
+  ProcessGroup* group = nullptr;
 };
 
 // The student's side of one micro-batch, for losses that compare with it (LwF).
@@ -38,6 +42,9 @@ struct StudentOutput {
   at::Tensor labelledLogits;  // undefined when the micro-batch has no labelled token  // [N, V] fp32 logits at the positions that predict a label
   int64_t stepTokens = 0;     // labelled tokens of the whole optimizer step (loss normaliser)
   int64_t microBatches = 1;   // micro-batches in the step
+  // Data parallel: terms that depend only on the parameters (EWC's penalty) are the same on every
+  // rank; multiplied by this (1 on rank 0, 0 elsewhere) the ranks' gradient sum counts them once.
+  double replicatedWeight = 1.0;
 };
 
 class Method {

@@ -1,12 +1,17 @@
 #include "train/trainer.h"
 
 #include <chrono>
+#include <optional>
 #include <cmath>
 
 #include "core/errors.h"
 #include <filesystem>
 #include <sstream>
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "dist/gradient_sync.h"
+#include "dist/zero.h"
 #include "io/safetensors.h"
 #include "train/loss.h"
 
@@ -34,6 +39,11 @@ TrainOptions TrainOptions::fromOptions(const Options& o) {
   t.checkpointDir = o.string("checkpointDir", "");
   t.checkpointEvery = o.integer("checkpointEvery", 0);
   t.resume = o.flag("resume", false);
+  const double bucketMb = o.number("ddpBucketMb", 4.0);
+  if (!(bucketMb > 0)) fail(code::kConfig, "ddpBucketMb must be > 0", {{"field", "ddpBucketMb"}});
+  t.ddpBucketBytes = static_cast<int64_t>(bucketMb * (1 << 20));
+  t.zeroStage = o.integer("zeroStage", 0);
+  if (t.zeroStage != 0 && t.zeroStage != 1) fail(code::kConfig, "zeroStage must be 0 or 1 (ZeRO-2/3 are not implemented)", {{"field", "zeroStage"}});
   auto positive = [&](int64_t v, const char* name) {
     if (v < 1) fail(code::kConfig, std::string(name) + " must be ≥ 1", {{"field", name}});
   };
@@ -71,12 +81,12 @@ std::string fingerprint(const TrainOptions& o, size_t examples) {
   return f.str();
 }
 
-void saveCheckpoint(const std::string& dir, Tuner& tuner, Method* method, const AdamW& optimizer, const Position& pos, const std::string& fp) {
+void saveCheckpoint(const std::string& dir, Tuner& tuner, Method* method, const std::vector<NamedTensor>& optimizerState, const Position& pos, const std::string& fp) {
   std::filesystem::create_directories(dir);
   io::NamedTensors tensors;
   for (auto& t : tuner.state()) tensors.emplace_back("tuner." + t.name, t.tensor);
   if (method) for (auto& t : method->state()) tensors.emplace_back("method." + t.name, t.tensor);
-  for (auto& t : optimizer.state()) tensors.emplace_back("optimizer." + t.name, t.tensor);
+  for (auto& t : optimizerState) tensors.emplace_back("optimizer." + t.name, t.tensor);
   auto gens = tuner.generators();
   for (size_t i = 0; i < gens.size(); ++i) tensors.emplace_back("rng." + std::to_string(i), gens[i]->get_state());
   io::Metadata meta{{"format", "continual-next trainer state 1"},
@@ -126,9 +136,57 @@ Position loadCheckpoint(const std::string& dir, Tuner& tuner, Method* method, Ad
   return pos;
 }
 
+// Labelled targets of an example (after the shift), as makeBatch counts them.
+int64_t labelledTokens(const Example& e) {
+  int64_t n = 0;
+  for (size_t t = 1; t < e.labels.size(); ++t) n += e.labels[t] != -100;
+  return n;
+}
+
+// FNV-1a, for comparing what each rank was given without sending it.
+struct Fnv {
+  uint64_t h = 1469598103934665603ULL;
+  void add(const void* data, size_t n) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ULL;
+  }
+  void add(const std::string& s) { add(s.data(), s.size()); }
+  void add(int64_t v) { add(&v, sizeof v); }
+};
+
+// Before any collective whose size depends on the model or data: every rank must have the same
+// trainable tensors, options and examples, else the peers' collectives would not match (gloo
+// aborts on a size mismatch). One fixed-size all-gather of hashes, compared with rank 0's.
+void checkSameJob(ProcessGroup& group, const std::string& fp, const std::vector<NamedTensor>& params, const std::vector<Example>& examples) {
+  Fnv options, layout, data;
+  options.add(fp);
+  for (const auto& p : params) {
+    layout.add(p.name);
+    for (int64_t d : p.tensor.sizes()) layout.add(d);
+    layout.add(static_cast<int64_t>(p.tensor.scalar_type()));
+  }
+  for (const auto& e : examples) {
+    data.add(e.ids.data(), e.ids.size() * sizeof(int64_t));
+    data.add(e.labels.data(), e.labels.size() * sizeof(int64_t));
+    data.add(static_cast<int64_t>(e.ids.size()));
+  }
+  at::Tensor mine = at::tensor({static_cast<int64_t>(options.h), static_cast<int64_t>(layout.h), static_cast<int64_t>(data.h)}, at::kLong);
+  auto all = group.allGather(mine);
+  static const char* kWhat[] = {"training options (or the number of examples, or the CL method)", "trainable tensors (tuner, names, shapes)", "training examples"};
+  for (size_t r = 1; r < all.size(); ++r) {
+    for (int64_t k = 0; k < 3; ++k) {
+      if (all[r][k].item<int64_t>() != all[0][k].item<int64_t>()) {
+        fail(code::kDistributed, "rank " + std::to_string(r) + "'s " + kWhat[k] + " differ from rank 0's: every rank must call fit() with the same model, tuner, options and data",
+             {{"field", k == 0 ? "options" : k == 1 ? "tuner" : "examples"}});
+      }
+    }
+  }
+}
+
 }  // namespace
 
-Trainer::Trainer(std::shared_ptr<ModelState> state, TrainOptions options) : state_(std::move(state)), options_(options) {}
+Trainer::Trainer(std::shared_ptr<ModelState> state, TrainOptions options, std::shared_ptr<ProcessGroup> group)
+    : state_(std::move(state)), options_(options), group_(std::move(group)) {}
 
 TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::shared_ptr<ProgressSink>& progress, const CancelFlag& cancel) {
   std::lock_guard<std::mutex> lock(state_->mu);
@@ -151,10 +209,24 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
   }
 
   std::vector<NamedTensor> params = tuner.parameters();
-  AdamW optimizer(params, options_.adamw);
+  const int64_t world = group_ ? group_->size() : 1;
+  const int64_t rank = group_ ? group_->rank() : 0;
+  // ZeRO-1: this rank's optimizer keeps and updates only the parameters it owns.
+  std::unique_ptr<ShardedOptimizerState> zero;
+  if (world > 1 && options_.zeroStage == 1) zero = std::make_unique<ShardedOptimizerState>(group_, params);
+  AdamW optimizer(zero ? zero->owned() : params, options_.adamw);
   Method* method = state_->method.get();
-  MethodContext ctx{model, tuner, params, options_.padId};
-  const int64_t microPerEpoch = (static_cast<int64_t>(examples.size()) + options_.batchSize - 1) / options_.batchSize;
+  MethodContext ctx{model, tuner, params, options_.padId, group_ && group_->size() > 1 ? group_.get() : nullptr};
+  // Data parallel: the epoch is planned in global micro-batches of batchSize × world examples
+  // (the same plan on every rank, and the plan one process with that batch size makes); rank r
+  // trains on its slice [r·batchSize, (r+1)·batchSize) of each.
+  if (world > 1 && !model.device.is_cpu()) {
+    fail(code::kDevice, "data-parallel training runs on CPU tensors (gloo) only in this build", {{"field", "device"}});
+  }
+  std::unique_ptr<GradientSync> sync;
+  if (world > 1) sync = std::make_unique<GradientSync>(group_, params, options_.ddpBucketBytes);
+  const int64_t globalBatch = options_.batchSize * world;
+  const int64_t microPerEpoch = (static_cast<int64_t>(examples.size()) + globalBatch - 1) / globalBatch;
   const int64_t stepsPerEpoch = (microPerEpoch + options_.gradAccum - 1) / options_.gradAccum;
   int64_t totalSteps = stepsPerEpoch * options_.epochs;
   if (options_.maxSteps > 0) totalSteps = std::min(totalSteps, options_.maxSteps);
@@ -176,7 +248,8 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     }
   } reset{model};
   TrainSummary summary;
-  const std::string fp = fingerprint(options_, examples.size()) + '/' + (method ? method->name() : std::string("none"));
+  const std::string fp = fingerprint(options_, examples.size()) + '/' + (method ? method->name() : std::string("none")) +
+                         (world > 1 ? "/world" + std::to_string(world) + (zero ? "/zero1" : "") : std::string());
   Position pos;
   const bool checkpointing = !options_.checkpointDir.empty();
   if (checkpointing && options_.resume &&
@@ -184,49 +257,88 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     pos = loadCheckpoint(options_.checkpointDir, tuner, method, optimizer, fp);
     summary.resumedFromStep = pos.step;
   }
+  if (sync) {
+    // Bucket size and ZeRO shape the collectives; the rest would silently make the ranks diverge.
+    const std::string jobOptions = fp + '/' + exact(options_.lr) + '/' + exact(options_.maxGradNorm) + '/' + exact(options_.adamw.weightDecay) + '/' +
+                                   std::to_string(options_.ddpBucketBytes) + '/' + std::to_string(options_.zeroStage) + '/' +
+                                   std::to_string(static_cast<int>(options_.schedule)) + '/' + std::to_string(options_.warmupSteps) + '/' + exact(options_.warmupRatio);
+    checkSameJob(*group_, jobOptions, params, examples);
+    sync->broadcastParameters();
+    // Every rank starts from the same RNG state (seed, checkpoint); give each rank its own
+    // dropout stream, drawn from that state so it stays deterministic for a given seed.
+    if (rank > 0) {
+      for (at::Generator* g : tuner.generators()) {
+        std::lock_guard<std::mutex> lock(g->mutex());
+        auto* cpu = at::check_generator<at::CPUGeneratorImpl>(*g);
+        cpu->set_current_seed(cpu->random64() ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(rank)));
+      }
+    }
+  }
   summary.tokens = pos.tokens;
   const auto start = std::chrono::steady_clock::now();
   int64_t& step = pos.step;
   const int64_t firstStep = pos.step;
   for (int64_t epoch = pos.epoch; epoch < options_.epochs && step < totalSteps; ++epoch) {
-    auto plan = planEpoch(examples, options_.batchSize, options_.seed, epoch, options_.groupByLength);
+    auto plan = planEpoch(examples, globalBatch, options_.seed, epoch, options_.groupByLength);
     const size_t begin = epoch == pos.epoch ? static_cast<size_t>(pos.nextBatch) : 0;
     for (size_t first = begin; first < plan.size() && step < totalSteps; first += options_.gradAccum) {
       if (cancel.raised.load()) fail(code::kAborted, "training was aborted at step " + std::to_string(step));
       const size_t last = std::min(plan.size(), first + static_cast<size_t>(options_.gradAccum));
-      std::vector<Batch> micro;
+      // This rank's part of each global micro-batch (empty when the last one is short); the loss
+      // normaliser is the labelled tokens of the whole global step, so summing the ranks'
+      // gradients gives one process's gradient of the step's mean loss.
+      std::vector<std::optional<Batch>> micro;
       int64_t stepTokens = 0;
       for (size_t m = first; m < last; ++m) {
-        micro.push_back(makeBatch(examples, plan[m], options_.padId, model.device));
-        stepTokens += micro.back().labelledTokens;
+        const auto& global = plan[m];
+        for (int64_t i : global) stepTokens += labelledTokens(examples[i]);
+        const size_t lo = std::min(global.size(), static_cast<size_t>(rank * options_.batchSize));
+        const size_t hi = std::min(global.size(), static_cast<size_t>((rank + 1) * options_.batchSize));
+        if (lo < hi) micro.emplace_back(makeBatch(examples, std::vector<int64_t>(global.begin() + lo, global.begin() + hi), options_.padId, model.device));
+        else micro.emplace_back(std::nullopt);
       }
-      // Every micro-batch's summed loss is divided by the labelled tokens of the whole step, so the
-      // accumulated gradient is that of the mean over the step, whatever the micro-batch sizes.
       double stepLoss = 0;
-      for (Batch& b : micro) {
+      int64_t rankTokens = 0;
+      for (size_t j = 0; j < micro.size(); ++j) {
+        if (!micro[j]) continue;
+        Batch& b = *micro[j];
         if (method) method->beforeForward(ctx, b);
         LossSum l = causalLmLossSum(model, b.inputIds, b.labels, b.keyValid);
         at::Tensor scaled = l.sum / static_cast<double>(std::max<int64_t>(1, stepTokens));
+        // Terms of the parameters alone are the same on every rank: rank 0 alone adds them (its
+        // slice is never empty), so the gradient sum counts them once.
         at::Tensor reg = tuner.regularizer();
-        if (reg.defined()) scaled = scaled + reg / static_cast<double>(micro.size());
+        if (reg.defined() && rank == 0) scaled = scaled + reg / static_cast<double>(micro.size());
         if (method) {
-          StudentOutput student{b, l.logits, stepTokens, static_cast<int64_t>(micro.size())};
+          StudentOutput student{b, l.logits, stepTokens, static_cast<int64_t>(micro.size()), rank == 0 ? 1.0 : 0.0};
           at::Tensor extra = method->extraLoss(ctx, student);
           if (extra.defined()) scaled = scaled + extra;
         }
+        // The step's last backward sends each gradient bucket as soon as it is complete.
+        if (sync && j + 1 == micro.size()) sync->arm();
         scaled.backward();
         stepLoss += l.sum.item<double>();
-        summary.tokens += b.tokens;
+        rankTokens += b.tokens;
       }
+      if (sync) {
+        // Sum gradients (and the step's loss and token count for the logs) over the ranks, before
+        // any gradient transform: GEM/A-GEM project, and CIA reads, the global gradient.
+        at::Tensor stats = at::tensor({stepLoss, static_cast<double>(rankTokens)}, at::kDouble);
+        sync->finish(stats);
+        stepLoss = stats[0].item<double>();
+        rankTokens = static_cast<int64_t>(stats[1].item<double>());
+      }
+      summary.tokens += rankTokens;
       // A method's gradient transform (GEM's projection) acts on the raw step gradient; clipping
       // then bounds what the optimizer sees.
       if (method) method->transformGradients(ctx);
       if (options_.maxGradNorm > 0) clipGradNorm(params, options_.maxGradNorm);
       const double lr = options_.lr * schedule.factor(step);
       optimizer.step(lr);
+      if (zero) zero->broadcastParameters();
       if (method) method->afterOptimizerStep(ctx, step);
-      tuner.afterOptimizerStep(step);  // before zeroGrad: AdaLoRA's allocator reads the gradients
-      optimizer.zeroGrad();
+      tuner.afterOptimizerStep(step);  // before zeroing: AdaLoRA's allocator reads the gradients
+      zeroGradients(params);
       ++step;
       pos.lossSum += stepLoss;
       pos.lossTokens += stepTokens;
@@ -239,7 +351,9 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       }
       summary.finalLoss = stepLoss / static_cast<double>(std::max<int64_t>(1, stepTokens));
       if (checkpointing && ((options_.checkpointEvery > 0 && step % options_.checkpointEvery == 0) || step == totalSteps)) {
-        saveCheckpoint(options_.checkpointDir, tuner, method, optimizer, pos, fp);
+        // Rank 0 writes; under ZeRO every rank first contributes its optimizer shard.
+        std::vector<NamedTensor> optState = zero ? zero->gatherState(optimizer.state()) : optimizer.state();
+        if (rank == 0) saveCheckpoint(options_.checkpointDir, tuner, method, optState, pos, fp);
       }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       emitIf(progress, ProgressEvent()

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/options.h"
+#include "dist/process_group.h"
 #include "core/progress.h"
 #include "models/model_state.h"
 #include "train/adamw.h"
@@ -35,6 +36,8 @@ struct TrainOptions {
   std::string checkpointDir;
   int64_t checkpointEvery = 0;
   bool resume = false;
+  int64_t ddpBucketBytes = 4 << 20;  // data parallel: gradient all-reduce bucket size
+  int64_t zeroStage = 0;             // data parallel: 1 = optimizer state sharded over the ranks
 
   static TrainOptions fromOptions(const Options& o);
 };
@@ -50,12 +53,15 @@ struct TrainSummary {
 
 class Trainer {
  public:
-  Trainer(std::shared_ptr<ModelState> state, TrainOptions options);
+  // With a process group of more than one rank, training is data parallel (docs/distributed.md):
+  // every rank passes the same examples and options; `batchSize` is per rank.
+  Trainer(std::shared_ptr<ModelState> state, TrainOptions options, std::shared_ptr<ProcessGroup> group = nullptr);
   TrainSummary fit(const std::vector<Example>& examples, const std::shared_ptr<ProgressSink>& progress, const CancelFlag& cancel);
 
  private:
   std::shared_ptr<ModelState> state_;
   TrainOptions options_;
+  std::shared_ptr<ProcessGroup> group_;
 };
 
 }  // namespace cn

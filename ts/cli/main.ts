@@ -11,6 +11,7 @@ import { packageVersion } from '../info';
 import { registerDemoCommand } from './commands/demo';
 import { registerEvalCommand } from './commands/eval';
 import { registerInfoCommand } from './commands/info';
+import { registerLaunchCommand } from './commands/launch';
 import { registerReportCommand } from './commands/report';
 import { registerRunCommand } from './commands/run';
 import { registerServeCommand } from './commands/serve';
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerReportCommand(program);
   registerServeCommand(program);
   registerEvalCommand(program);
+  registerLaunchCommand(program);
   return program;
 }
 

@@ -15,6 +15,7 @@ import { loadNative } from '../native/load';
 import { NativeResource } from '../native/resource';
 import { Tensor } from '../tensor';
 import { readModelConfig, type DecoderSpec } from './config';
+import type { ProcessGroup } from '../distributed/process-group';
 import { isNativeMethod, methodSchema, type MethodConfig, type MethodConfigInput, type NativeMethodConfig } from '../methods/options';
 import { encodeExamples, type TrainingData, type TrainingEncoder } from '../train/trainer';
 import { adapterConfigFor, adaloraRankMask, tunerFromAdapterConfig, withDefaults, type PromptTuningOptions, type TunerOptions } from './tuner-options';
@@ -181,10 +182,11 @@ export class Model extends NativeResource {
    * End of task `task`, with the task's training data: e.g. EWC estimates its Fisher, GEM stores
    * its memory, CIA replaces the adapter by its EMA. Call it before saving the task's adapter.
    */
-  async afterTask(task: number, data: TrainingData, options: { tokenizer?: TrainingEncoder; maxLength?: number } = {}): Promise<void> {
+  async afterTask(task: number, data: TrainingData, options: { tokenizer?: TrainingEncoder; maxLength?: number; processGroup?: ProcessGroup } = {}): Promise<void> {
     this.assertAlive();
     const examples = encodeExamples(data, options.maxLength ?? 2048, options.tokenizer);
-    await this.native.afterTask(task, examples, options.tokenizer?.padTokenId ?? 0);
+    // With a process group every rank must call this (EWC shards its Fisher samples over the ranks).
+    await this.native.afterTask(task, examples, options.tokenizer?.padTokenId ?? 0, options.processGroup?.native);
   }
 
   /** Writes everything the method keeps (Fisher, anchors, memories, EMA, teacher) as safetensors, atomically. */

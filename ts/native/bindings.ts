@@ -139,6 +139,26 @@ export interface NativeBindings {
   kernels: NativeKernels;
   methods: NativeMethods;
   Encoder: NativeEncoderClass;
+  ProcessGroup: NativeProcessGroupClass;
+}
+
+/** native/bindings/process_group.cc: a c10d group (TCPStore + Gloo). Failures reject with DistributedError. */
+export interface NativeProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly disposed: boolean;
+  allReduce(tensor: NativeTensor, op?: 'sum' | 'avg'): Promise<NativeTensor>;
+  broadcast(tensor: NativeTensor, root?: number): Promise<NativeTensor>;
+  allGather(tensor: NativeTensor): Promise<NativeTensor[]>;
+  barrier(): Promise<void>;
+  waitSeconds(): number;
+  dispose(): void;
+}
+
+export interface NativeProcessGroupClass {
+  /** False when the addon was built without gloo's headers (create() then rejects). */
+  readonly built: boolean;
+  create(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; backend: string }): Promise<NativeProcessGroup>;
 }
 
 /** The CL methods' formulas on small tensors (native/bindings/method_math.cc), for math tests. */
@@ -200,6 +220,8 @@ export interface NativeTrainOptions {
   checkpointDir?: string;
   checkpointEvery?: number;
   resume?: boolean;
+  ddpBucketMb?: number;
+  zeroStage?: 0 | 1;
 }
 
 export interface NativeGenerateOptions {
@@ -227,7 +249,7 @@ export interface NativeModel {
   loadTunerState(state: Record<string, NativeTensor>, source?: string): void;
   forward(inputIds: NativeTensor, attentionMask?: NativeTensor): Promise<NativeTensor>;
   lossAndGradients(inputIds: NativeTensor, labels: NativeTensor, attentionMask?: NativeTensor, includeMethod?: boolean): Promise<{ loss: number; tokens: number; gradients: Record<string, NativeTensor> }>;
-  train(examples: NativeExample[], options: NativeTrainOptions, onProgress?: (p: TrainProgress) => void): Promise<TrainSummary>;
+  train(examples: NativeExample[], options: NativeTrainOptions, onProgress?: (p: TrainProgress) => void, processGroup?: NativeProcessGroup): Promise<TrainSummary>;
   generate(prompts: number[][], options: NativeGenerateOptions, onStep?: (e: { step: number; tokens: string }) => void): Promise<number[][]>;
   merge(): boolean;
   unmerge(): boolean;
@@ -236,7 +258,7 @@ export interface NativeModel {
   setMethod(name: string, options: Record<string, unknown>): void;
   clearMethod(): void;
   beforeTask(task: number): Promise<void>;
-  afterTask(task: number, examples: NativeExample[], padTokenId: number): Promise<void>;
+  afterTask(task: number, examples: NativeExample[], padTokenId: number, processGroup?: NativeProcessGroup): Promise<void>;
   methodState(): Record<string, NativeTensor>;
   loadMethodState(state: Record<string, NativeTensor>): void;
   dispose(): void;

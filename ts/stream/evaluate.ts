@@ -7,6 +7,8 @@ import type { Message } from '../data/conversation';
 import { generate, type GenerationCodec } from '../model/generate';
 import type { Model } from '../model/model';
 import { scoreAll, type Scorer } from '../scorers';
+import type { ProcessGroup } from '../distributed/process-group';
+import { Tensor } from '../tensor';
 
 export interface TestItem {
   prompt: Message[];
@@ -36,6 +38,28 @@ export interface EvaluateOptions {
   stop: string[];
   signal?: AbortSignal;
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Data parallel: generation batch b runs on rank b mod world and the answers are gathered, so
+   * every rank returns the whole evaluation (the batches are those one process would run).
+   */
+  processGroup?: ProcessGroup;
+}
+
+/** Every rank's answers (index → text), merged; UTF-8 JSON through two all-gathers. */
+async function gatherAnswers(pg: ProcessGroup, mine: Record<number, string>): Promise<Record<number, string>> {
+  const bytes = Buffer.from(JSON.stringify(mine), 'utf8');
+  const lengths = await pg.allGather(Tensor.fromArray(new BigInt64Array([BigInt(bytes.length)]), [1], 'int64'));
+  const max = Math.max(1, ...lengths.map((t) => Number((t.toArray() as BigInt64Array)[0])));
+  const padded = new Uint8Array(max);
+  padded.set(bytes);
+  const all = await pg.allGather(Tensor.fromArray(padded, [max], 'uint8'));
+  const merged: Record<number, string> = {};
+  all.forEach((t, r) => {
+    const n = Number((lengths[r].toArray() as BigInt64Array)[0]);
+    Object.assign(merged, JSON.parse(Buffer.from((t.toArray() as Uint8Array).subarray(0, n)).toString('utf8')));
+  });
+  for (const t of [...lengths, ...all]) void t.dispose();
+  return merged;
 }
 
 export async function evaluateTasks(
@@ -48,7 +72,9 @@ export async function evaluateTasks(
   const flat = tasks.flatMap((t, ti) => t.items.map((item, ii) => ({ ti, ii, item, ids: codec.encodeForGeneration(item.prompt) })));
   const order = flat.map((_, i) => i).sort((a, b) => flat[a].ids.length - flat[b].ids.length);
   const answers: string[] = new Array(flat.length);
+  const pg = options.processGroup && options.processGroup.worldSize > 1 ? options.processGroup : undefined;
   for (let start = 0; start < order.length; start += options.batchSize) {
+    if (pg && (start / options.batchSize) % pg.worldSize !== pg.rank) continue;
     const chunk = order.slice(start, start + options.batchSize);
     const out = await generate(
       model,
@@ -58,6 +84,12 @@ export async function evaluateTasks(
     );
     chunk.forEach((i, k) => (answers[i] = out[k].text.trim()));
     options.onBatch?.(Math.min(start + options.batchSize, order.length), order.length);
+  }
+  if (pg) {
+    const mine: Record<number, string> = {};
+    answers.forEach((a, i) => (mine[i] = a));
+    const merged = await gatherAnswers(pg, mine);
+    for (const [i, a] of Object.entries(merged)) answers[Number(i)] = a;
   }
   const perTask = tasks.map(() => [] as string[]);
   flat.forEach((f, i) => (perTask[f.ti][f.ii] = answers[i]));

@@ -21,6 +21,7 @@ import { scorerFromSpec } from '../scorers';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { Trainer } from '../train/trainer';
 import type { TrainProgress } from '../native/bindings';
+import type { ProcessGroup } from '../distributed/process-group';
 import { isNativeMethod } from '../methods/options';
 import { rowLabel, type MethodConfig, type StreamConfig, type TunerConfig } from './config';
 import { evaluateTasks, type TaskEvaluation, type TestItem } from './evaluate';
@@ -36,6 +37,12 @@ export type StreamEvent =
 export interface RunOptions {
   onEvent?: (e: StreamEvent) => void;
   signal?: AbortSignal;
+  /**
+   * Data-parallel training over this group (docs/distributed.md): every rank runs the same config;
+   * training and evaluation are sharded (generation batches over the ranks, answers gathered),
+   * and only rank 0 writes files.
+   */
+  processGroup?: ProcessGroup;
 }
 
 export interface MethodSeedResult {
@@ -103,6 +110,8 @@ interface SeedProgress {
 export async function runStream(config: StreamConfig, options: RunOptions = {}): Promise<StreamResults> {
   const started = Date.now();
   const emit = options.onEvent ?? (() => undefined);
+  // Under data parallelism rank 0 alone writes; the others read what it wrote when resuming.
+  const writer = !options.processGroup || options.processGroup.rank === 0;
   fs.mkdirSync(config.output, { recursive: true });
   const scorers = config.scorers.map(scorerFromSpec);
   const primary = scorers[0].name;
@@ -124,6 +133,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
     stop: config.generation.stop,
     signal: options.signal,
     onBatch: (done: number, total: number) => emit({ type: 'eval', method, seed, row, done, total }),
+    ...(options.processGroup ? { processGroup: options.processGroup } : {}),
   });
 
   // Row 0, shared by every method and seed.
@@ -134,7 +144,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
     const t0 = Date.now();
     const evaluations = await evaluateTasks(model, tokenizer, tests, scorers, evalOptions('base', 0, 0));
     base = { evaluations, evalSeconds: (Date.now() - t0) / 1000 };
-    writeFileAtomic(baseFile, JSON.stringify(base));
+    if (writer) writeFileAtomic(baseFile, JSON.stringify(base));
   }
 
   // Task orders as index lists; one run per (method, order, seed).
@@ -193,13 +203,14 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
           tokenizer,
           signal: options.signal,
           onProgress: (p) => emit({ type: 'train', method: label, seed, task: task.name, progress: p }),
+          ...(options.processGroup ? { processGroup: options.processGroup } : {}),
         });
         if (native) {
           emit({ type: 'stage', method: label, seed, stage: 'end of task', task: task.name, row: k + 1 });
-          await model.afterTask(k, data, { tokenizer, maxLength: config.training.maxLength });
+          await model.afterTask(k, data, { tokenizer, maxLength: config.training.maxLength, ...(options.processGroup ? { processGroup: options.processGroup } : {}) });
         }
-        await model.saveAdapter(adapterDir(k));
-        if (native) await model.saveMethodState(methodStateFile(k));
+        if (writer) await model.saveAdapter(adapterDir(k));
+        if (writer && native) await model.saveMethodState(methodStateFile(k));
         emit({ type: 'stage', method: label, seed, stage: 'evaluate', task: task.name, row: k + 1 });
         const t0 = Date.now();
         const evaluations = await evaluateTasks(model, tokenizer, tests, scorers, evalOptions(label, seed, k + 1));
@@ -210,7 +221,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
           trainTokensPerSecond: summary.tokens / Math.max(1e-9, summary.seconds),
           evalSeconds: (Date.now() - t0) / 1000,
         });
-        writeFileAtomic(progressFile, JSON.stringify(progress));
+        if (writer) writeFileAtomic(progressFile, JSON.stringify(progress));
         emit({ type: 'row', method: label, seed, row: k + 1, scores: evaluations.map((e) => e.scores[primary]) });
       }
       const matrices: Record<string, number[][]> = {};

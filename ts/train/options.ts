@@ -43,6 +43,10 @@ export const trainOptionsSchema = z
     checkpointEvery: z.number().int().min(0).default(0),
     /** Continue from checkpointDir's state when there is one (default false). */
     resume: z.boolean().default(false),
+    /** Data parallel (fit({ processGroup })): size of a gradient all-reduce bucket, in MB of fp32. */
+    ddpBucketMb: z.number().positive().default(4),
+    /** Data parallel: 1 shards the optimizer state over the ranks (ZeRO stage 1); 0 keeps it whole on every rank. */
+    zeroStage: z.union([z.literal(0), z.literal(1)]).default(0),
   })
   .strict();
 

@@ -10,6 +10,7 @@ import { AbortError, InvalidArgumentError } from '../errors';
 import type { Conversation } from '../data/conversation';
 import type { NativeExample, TrainProgress, TrainSummary } from '../native/bindings';
 import type { Model } from '../model/model';
+import type { ProcessGroup } from '../distributed/process-group';
 import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from './options';
 
 /** What the trainer needs from a tokenizer (ts/tokenizer/tokenizer.ts provides it). */
@@ -24,6 +25,12 @@ export interface FitOptions {
   onProgress?: (progress: TrainProgress) => void;
   /** Aborting stops training after the current optimizer step with an AbortError. */
   signal?: AbortSignal;
+  /**
+   * Data-parallel training over this group (docs/distributed.md): every rank calls fit() with the
+   * same data and options; `batchSize` is per rank (global batch = batchSize × worldSize); rank 0
+   * alone writes checkpoints. Do not use the group for other collectives while fit() runs.
+   */
+  processGroup?: ProcessGroup;
 }
 
 export type TrainingData = Conversation[] | NativeExample[];
@@ -78,6 +85,7 @@ export class Trainer {
         examples,
         { ...rest, ...(maxSteps !== undefined ? { maxSteps } : {}), padTokenId: fit.tokenizer?.padTokenId ?? 0 },
         fit.onProgress,
+        fit.processGroup?.native,
       );
     } finally {
       fit.signal?.removeEventListener('abort', onAbort);

@@ -7,6 +7,7 @@ export interface RunFlags {
   json?: boolean;
   output?: string;
   seeds?: string;
+  nprocPerNode?: string;
 }
 
 /** Runs a config with progress on stderr and the seed-style table on stdout. */
@@ -18,13 +19,20 @@ export async function runWithProgress(config: StreamConfig, flags: RunFlags): Pr
   const { progressMode, StreamProgress } = await import('../progress.js');
   if (flags.output) config = { ...config, output: flags.output };
   if (flags.seeds) config = { ...config, seeds: flags.seeds.split(',').map((s) => Number(s.trim())) };
-  const progress = new StreamProgress(progressMode(flags.json));
+  // Under `launch` (or run --nproc-per-node), each rank trains its shard; rank 0 reports and writes.
+  const { isDistributedEnv, readRankEnv } = await import('../../launch/env.js');
+  const distributed = isDistributedEnv() && readRankEnv().worldSize > 1;
+  const { ProcessGroup } = await import('../../distributed/process-group.js');
+  await using pg = distributed ? await ProcessGroup.fromEnv({ timeoutMs: 30 * 60_000 }) : undefined;
+  const reporter = !pg || pg.rank === 0;
+  const progress = new StreamProgress(progressMode(flags.json || !reporter));
   const controller = new AbortController();
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);
   try {
-    const results = await runStream(config, { onEvent: (e) => progress.handle(e), signal: controller.signal });
+    const results = await runStream(config, { onEvent: (e) => reporter && progress.handle(e), signal: controller.signal, ...(pg ? { processGroup: pg } : {}) });
     progress.stopBar();
+    if (!reporter) return;
     const files = writeResults(results);
     if (flags.json) {
       process.stdout.write(JSON.stringify({ event: 'done', results: files.json, markdown: files.markdown, html: files.html, figures: files.figures }) + '\n');
@@ -45,8 +53,23 @@ export function registerRunCommand(program: Command): void {
     .option('-o, --output <dir>', 'output directory (overrides the config)')
     .option('--seeds <list>', 'comma-separated seeds (overrides the config)')
     .option('--json', 'JSON lines on stdout instead of progress bars')
+    .option('--nproc-per-node <n>', 'train data parallel with n worker processes (started as `continual-next launch` does)')
     .action(async (file: string, flags: RunFlags) => {
       const { readStreamConfig } = await import('../../stream/config.js');
-      await runWithProgress(readStreamConfig(file), flags);
+      const config = readStreamConfig(file);
+      if (flags.nprocPerNode !== undefined) {
+        const n = Number(flags.nprocPerNode);
+        const { ConfigError } = await import('../../errors.js');
+        if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--nproc-per-node must be an integer ≥ 1 (got '${flags.nprocPerNode}')`, { field: 'nproc-per-node' });
+        // Re-run this same command (without the flag) as n workers under the launcher.
+        const { launch } = await import('../../launch/launcher.js');
+        const args = process.argv.slice(2);
+        const i = args.findIndex((a) => a === '--nproc-per-node' || a.startsWith('--nproc-per-node='));
+        args.splice(i, args[i].includes('=') ? 1 : 2);
+        const result = await launch({ command: [process.execPath, ...process.execArgv, process.argv[1], ...args], nprocPerNode: n, prefixOutput: false });
+        if (result.exitCode !== 0) process.exit(result.exitCode);
+        return;
+      }
+      await runWithProgress(config, flags);
     });
 }

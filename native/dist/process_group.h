@@ -1,0 +1,97 @@
+// A process group over libtorch's c10d: a TCPStore (rank 0 serves it) for rendezvous and
+// ProcessGroupGloo for CPU tensors. Collectives are enqueued in call order (gloo runs them on its
+// own threads, matched across ranks by that order) and waited for separately, so a caller can
+// overlap them with other work. Any failure — a dead or missing peer, a timeout — becomes a
+// cn::Error with code ERR_DISTRIBUTED and the group is marked broken: every later call fails at
+// once with the first error, never a hang or an abort.
+//
+// Compiled in only with gloo's headers (CN_WITH_GLOO); without them create() fails with
+// ERR_DISTRIBUTED saying so. c10d types stay inside the .cc (gloo's headers are Debian's, older
+// than torch's bundled gloo: they are used through c10d's API only).
+#pragma once
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace cn {
+
+struct GroupOptions {
+  int rank = 0;
+  int worldSize = 1;
+  std::string masterAddr = "127.0.0.1";
+  int masterPort = 29500;
+  std::chrono::milliseconds timeout{60000};
+  std::string backend = "gloo";
+};
+
+// A launched collective; wait() blocks until it is done and throws ERR_DISTRIBUTED on failure.
+class PendingCollective {
+ public:
+  struct Impl;
+  explicit PendingCollective(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  void wait();
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+class ProcessGroup : public std::enable_shared_from_this<ProcessGroup> {
+ public:
+  struct Impl;
+  // Connects to (rank 0: serves) the store and forms the group; blocks up to the timeout.
+  static std::shared_ptr<ProcessGroup> create(const GroupOptions& options);
+  ~ProcessGroup();
+
+  int rank() const { return options_.rank; }
+  int size() const { return options_.worldSize; }
+  std::chrono::milliseconds timeout() const { return options_.timeout; }
+  bool built() const;  // false when compiled without gloo
+
+  // In place; contiguous CPU tensors. The async forms return at once.
+  PendingCollective allReduceSumAsync(at::Tensor& tensor, const char* what = "all-reduce");
+  PendingCollective broadcastAsync(at::Tensor& tensor, int root);
+  // `outputs` gets one tensor per rank (filled when the collective is done).
+  PendingCollective allGatherAsync(const at::Tensor& tensor, std::vector<at::Tensor>& outputs);
+  PendingCollective barrierAsync();
+  void allReduce(at::Tensor& tensor, bool average);
+  void broadcast(at::Tensor& tensor, int root);
+  std::vector<at::Tensor> allGather(const at::Tensor& tensor);
+  void barrier();
+  // Seconds spent blocked in wait() since creation (for benchmarks).
+  double waitSeconds() const;
+
+  // Throws if an earlier collective failed (the group cannot be used after a failure).
+  void checkUsable() const;
+  // A training run owns the group's collective order while it runs: collectives from JS are
+  // refused meanwhile (interleaving them could differ between ranks and mismatch the peers).
+  class Exclusive {
+   public:
+    explicit Exclusive(std::shared_ptr<ProcessGroup> g);
+    ~Exclusive();
+    Exclusive(const Exclusive&) = delete;
+    Exclusive& operator=(const Exclusive&) = delete;
+   private:
+    std::shared_ptr<ProcessGroup> g_;
+  };
+  void checkNotExclusive() const;
+  // Records a failure and rethrows it as ERR_DISTRIBUTED.
+  [[noreturn]] void failed(const std::string& what, const std::string& message);
+
+ private:
+  explicit ProcessGroup(GroupOptions options);
+  template <class F>
+  PendingCollective launch(const char* what, F&& enqueue);
+  GroupOptions options_;
+  std::unique_ptr<Impl> impl_;
+  mutable std::mutex mu_;
+  std::string brokenBy_;
+  int exclusive_ = 0;
+  double waitSeconds_ = 0;
+  friend class PendingCollective;
+};
+
+}  // namespace cn

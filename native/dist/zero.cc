@@ -1,0 +1,95 @@
+#include "dist/zero.h"
+
+#include <algorithm>
+#include <map>
+
+#include "core/errors.h"
+
+namespace cn {
+
+ShardedOptimizerState::ShardedOptimizerState(std::shared_ptr<ProcessGroup> group, std::vector<NamedTensor> params)
+    : group_(std::move(group)), params_(std::move(params)), owner_(params_.size(), 0) {
+  // Largest first onto the least loaded rank: balanced shards, the same assignment everywhere.
+  std::vector<size_t> order(params_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return params_[a].tensor.numel() > params_[b].tensor.numel(); });
+  std::vector<int64_t> load(group_->size(), 0);
+  for (size_t k : order) {
+    const int r = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    owner_[k] = r;
+    load[r] += params_[k].tensor.numel();
+  }
+}
+
+std::vector<NamedTensor> ShardedOptimizerState::owned() const {
+  std::vector<NamedTensor> out;
+  for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == group_->rank()) out.push_back(params_[k]);
+  return out;
+}
+
+void ShardedOptimizerState::broadcastParameters() {
+  at::NoGradGuard noGrad;
+  for (int r = 0; r < group_->size(); ++r) {
+    int64_t n = 0;
+    for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == r) n += params_[k].tensor.numel();
+    if (n == 0) continue;
+    at::Tensor flat = at::empty({n}, at::kFloat);
+    int64_t off = 0;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      if (owner_[k] != r) continue;
+      const at::Tensor& p = params_[k].tensor;
+      if (r == group_->rank()) flat.narrow(0, off, p.numel()).copy_(p.reshape(-1));
+      off += p.numel();
+    }
+    group_->broadcast(flat, r);
+    off = 0;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      if (owner_[k] != r) continue;
+      at::Tensor p = params_[k].tensor;
+      if (r != group_->rank()) p.copy_(flat.narrow(0, off, p.numel()).view(p.sizes()));
+      off += p.numel();
+    }
+  }
+}
+
+std::vector<NamedTensor> ShardedOptimizerState::gatherState(const std::vector<NamedTensor>& mine) {
+  std::map<std::string, at::Tensor> have;
+  for (const auto& t : mine) have[t.name] = t.tensor;
+  static const char* kSuffixes[] = {".exp_avg", ".exp_avg_sq"};
+  std::map<std::string, at::Tensor> all;
+  for (int r = 0; r < group_->size(); ++r) {
+    int64_t n = 0;
+    for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == r) n += 2 * params_[k].tensor.numel();
+    if (n == 0) continue;
+    at::Tensor flat = at::empty({n}, at::kFloat);
+    int64_t off = 0;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      if (owner_[k] != r) continue;
+      for (const char* suffix : kSuffixes) {
+        const int64_t m = params_[k].tensor.numel();
+        if (r == group_->rank()) {
+          auto it = have.find(params_[k].name + suffix);
+          if (it == have.end()) fail(code::kNative, "ZeRO: this rank lacks the optimizer state of its parameter " + params_[k].name);
+          flat.narrow(0, off, m).copy_(it->second.reshape(-1));
+        }
+        off += m;
+      }
+    }
+    group_->broadcast(flat, r);
+    off = 0;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      if (owner_[k] != r) continue;
+      for (const char* suffix : kSuffixes) {
+        const int64_t m = params_[k].tensor.numel();
+        all[params_[k].name + suffix] = flat.narrow(0, off, m).view(params_[k].tensor.sizes()).clone();
+        off += m;
+      }
+    }
+  }
+  // In parameter order, as one process's optimizer.state() lists them.
+  std::vector<NamedTensor> out;
+  for (const auto& p : params_) for (const char* suffix : kSuffixes) out.push_back({p.name + suffix, all.at(p.name + suffix)});
+  return out;
+}
+
+}  // namespace cn

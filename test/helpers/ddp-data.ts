@@ -1,0 +1,60 @@
+/** The tiny model and data of the data-parallel parity test (shared by the test and its workers). */
+import { Trainer, type DecoderSpec, type MethodConfigInput, type Model, type TrainOptions } from '../../ts/index';
+import type { TrainSummary } from '../../ts/native/bindings';
+
+export const DDP_SPEC: DecoderSpec = {
+  family: 'qwen2',
+  vocabSize: 64,
+  hiddenSize: 32,
+  numLayers: 2,
+  numHeads: 4,
+  numKvHeads: 2,
+  headDim: 8,
+  intermediateSize: 64,
+  rmsNormEps: 1e-6,
+  ropeTheta: 10000,
+  ropeScaling: 'none',
+  useAlibi: false,
+  normHead: false,
+  qkvBias: true,
+  oBias: false,
+  mlpBias: false,
+  tieWordEmbeddings: true,
+  maxPositionEmbeddings: 64,
+};
+
+/** 9 examples of different lengths and answer sizes: with a global batch of 4 the last micro-batch has one example, so rank 1 has none there. */
+export const DDP_EXAMPLES = Array.from({ length: 9 }, (_, i) => {
+  const q = Array.from({ length: 3 + (i % 4) }, (_, j) => 2 + ((i * 7 + j * 3) % 40));
+  const a = Array.from({ length: 2 + (i % 3) }, (_, j) => 20 + ((i * 5 + j) % 40));
+  return { inputIds: [...q, ...a], labels: [...q.map(() => -100), ...a] };
+});
+
+/** A second task: other answers to similar questions. */
+export const DDP_TASK2 = Array.from({ length: 7 }, (_, i) => {
+  const q = Array.from({ length: 3 + (i % 3) }, (_, j) => 2 + ((i * 11 + j * 5) % 40));
+  const a = Array.from({ length: 2 + (i % 2) }, (_, j) => 30 + ((i * 3 + j) % 30));
+  return { inputIds: [...q, ...a], labels: [...q.map(() => -100), ...a] };
+});
+
+type Fit = Parameters<Trainer['fit']>[1];
+
+/**
+ * Trains the model on DDP_EXAMPLES, and with a CL method also on DDP_TASK2 after the task
+ * boundary (so the method's state from task 0 acts on task 1). Returns each optimizer step's loss.
+ */
+export async function trainTasks(model: Model, options: TrainOptions, method: MethodConfigInput | undefined, fit: Fit = {}): Promise<{ losses: number[]; summary: TrainSummary }> {
+  const losses: number[] = [];
+  const onProgress = (p: Parameters<NonNullable<Fit['onProgress']>>[0]) => {
+    losses.push(p.loss);
+    fit.onProgress?.(p);
+  };
+  if (!method) return { losses, summary: await new Trainer(model, options).fit(DDP_EXAMPLES, { ...fit, onProgress }) };
+  model.setMethod(method);
+  await model.beforeTask(0);
+  await new Trainer(model, options).fit(DDP_EXAMPLES, { ...fit, onProgress });
+  await model.afterTask(0, DDP_EXAMPLES, fit.processGroup ? { processGroup: fit.processGroup } : {});
+  await model.beforeTask(1);
+  const summary = await new Trainer(model, options).fit(DDP_TASK2, { ...fit, onProgress });
+  return { losses, summary };
+}
