@@ -94,7 +94,7 @@ print(json.dumps(out))
     for (const f of files) expect(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join(STREAM_DIR, f))), f).to.equal(true);
   });
 
-  it('demo --quick runs plain LoRA and Replay through the CLI and writes results.json and results.md', () => {
+  it('demo --quick runs plain LoRA and every CL method through the CLI and writes results.json and results.md', () => {
     const out = tmpDir('demo-run');
     const r = cli(['demo', '--quick', '-o', out]);
     expect(r.status, r.stderr).to.equal(0);
@@ -107,8 +107,20 @@ print(json.dumps(out))
     };
     expect(results.tasks).to.deep.equal(['2022', '2023']);
     expect(results.primaryScorer).to.equal('exact-match');
-    expect(results.methods.map((m) => m.method)).to.deep.equal(['LoRA', 'Replay']);
+    expect(results.methods.map((m) => m.method)).to.deep.equal(['LoRA', 'Replay', 'LwF', 'EWC', 'GEM', 'A-GEM', 'CIA']);
     for (const m of results.methods) expect(m.seeds[0].matrix).to.have.length(3);
-    expect(fs.readFileSync(path.join(out, 'results.md'), 'utf8')).to.match(/\| Method \| 2022 \| 2023 \|/);
+    const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
+    expect(md).to.match(/\| Method \| 2022 \| 2023 \|/);
+    // the stream's question kinds are tags: the final row is scored per kind
+    expect(md).to.match(/## After the last task, by `kind`/);
+  });
+
+  it('demo --quick --tuners compares every tuner, each plain and with Replay', () => {
+    const out = tmpDir('demo-tuners');
+    const r = cli(['demo', '--quick', '--tuners', '-o', out]);
+    expect(r.status, r.stderr).to.equal(0);
+    const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as { methods: { method: string }[] };
+    const tuners = ['LoRA', 'MoELoRA', 'AdaLoRA', 'Adapter', 'Prompt-Tuning', 'Prefix-Tuning', 'P-Tuning'];
+    expect(results.methods.map((m) => m.method)).to.deep.equal(tuners.flatMap((t) => [t, `${t} + Replay`]));
   });
 });
