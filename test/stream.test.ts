@@ -40,6 +40,11 @@ describe('stream runner', function () {
     }
     // row 0 (the base model) is shared
     expect(results.methods[0].seeds[0].matrix[0]).to.deep.equal(results.methods[1].seeds[0].matrix[0]);
+    // Replay's buffer is saved with each task: indices into every past task's training samples
+    const buffer = JSON.parse(fs.readFileSync(path.join(root, 'out', 'replay', 'seed-1', 'task-3-three', 'replay-buffer.json'), 'utf8'));
+    expect(buffer.tasks).to.deep.equal(['one', 'two']);
+    expect(buffer.indices.map((x: number[]) => x.length)).to.deep.equal([2, 2]);
+    for (const x of buffer.indices.flat()) expect(x).to.be.within(0, 5);
     expect(events).to.include.members(['stage', 'train', 'eval', 'row']);
     const files = writeResults(results);
     const md = fs.readFileSync(files.markdown, 'utf8');

@@ -11,15 +11,19 @@ import type { MethodConfig } from './config';
 export const REPLAY_DEFAULT_PER_TASK = 20;
 
 export function replayBuffer(pastTasks: Conversation[][], method: Extract<MethodConfig, { name: 'replay' }>, seed: number): Conversation[] {
-  const out: Conversation[] = [];
-  pastTasks.forEach((task, t) => {
-    const count = Math.min(task.length, method.ratio !== undefined ? Math.max(1, Math.round(method.ratio * task.length)) : method.perTask ?? REPLAY_DEFAULT_PER_TASK);
+  return replayIndices(pastTasks.map((t) => t.length), method, seed).flatMap((picked, t) => picked.map((i) => pastTasks[t][i]));
+}
+
+/** The buffer as indices into each past task's samples (what the stream runner saves with the task). */
+export function replayIndices(pastTaskSizes: number[], method: Extract<MethodConfig, { name: 'replay' }>, seed: number): number[][] {
+  return pastTaskSizes.map((size, t) => {
+    const count = Math.min(size, method.ratio !== undefined ? Math.max(1, Math.round(method.ratio * size)) : method.perTask ?? REPLAY_DEFAULT_PER_TASK);
     const rng = new Random(seed * 7919 + t * 104729 + 1);
     let picked: number[];
     if (method.selection === 'reservoir') {
       // reservoir sampling over the task's stream of samples (Vitter's algorithm R)
       picked = [];
-      for (let i = 0; i < task.length; i++) {
+      for (let i = 0; i < size; i++) {
         if (i < count) picked.push(i);
         else {
           const j = Math.floor(rng.next() * (i + 1));
@@ -27,14 +31,13 @@ export function replayBuffer(pastTasks: Conversation[][], method: Extract<Method
         }
       }
     } else {
-      const idx = task.map((_, i) => i);
+      const idx = Array.from({ length: size }, (_, i) => i);
       for (let i = idx.length - 1; i > 0; i--) {
         const j = Math.floor(rng.next() * (i + 1));
         [idx[i], idx[j]] = [idx[j], idx[i]];
       }
       picked = idx.slice(0, count);
     }
-    for (const i of picked) out.push(task[i]);
+    return picked;
   });
-  return out;
 }

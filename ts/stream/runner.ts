@@ -25,7 +25,7 @@ import type { ProcessGroup } from '../distributed/process-group';
 import { isNativeMethod } from '../methods/options';
 import { rowLabel, type MethodConfig, type StreamConfig, type TunerConfig } from './config';
 import { evaluateTasks, type TaskEvaluation, type TestItem } from './evaluate';
-import { replayBuffer } from './replay';
+import { replayIndices } from './replay';
 
 export type StreamEvent =
   | { type: 'stage'; method: string; seed: number; stage: string; task?: string; row?: number }
@@ -152,6 +152,21 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
   const orders = (config.orders ?? [config.tasks.map((t) => t.name)]).map((o) => o.map((n) => taskIndex.get(n)!));
   const runs = orders.flatMap((order, orderIndex) => config.seeds.map((seed) => ({ order, orderIndex, seed })));
 
+  // Replay's buffer for a stage: the one saved with the task (replay-buffer.json, indices into each
+  // past task's training samples) when there is one, else drawn (seeded) and saved first.
+  const replayFor = (dir: string, past: number[], method: Extract<MethodConfig, { name: 'replay' }>, seed: number, save: boolean) => {
+    const file = path.join(dir, 'replay-buffer.json');
+    let saved = readJson<{ tasks: string[]; indices: number[][] }>(file);
+    if (!saved || saved.tasks.join('\u0000') !== past.map((i) => config.tasks[i].name).join('\u0000')) {
+      saved = { tasks: past.map((i) => config.tasks[i].name), indices: replayIndices(past.map((i) => train[i].length), method, seed) };
+      if (save) {
+        fs.mkdirSync(dir, { recursive: true });
+        writeFileAtomic(file, JSON.stringify(saved));
+      }
+    }
+    return saved.indices.flatMap((picked, t) => picked.map((i) => train[past[t]][i]));
+  };
+
   const methods: MethodResult[] = [];
   const rows = (config.tuners ?? [config.tuner]).flatMap((tuner) => config.methods.map((method) => ({ tuner, method })));
   for (const { tuner, method } of rows) {
@@ -189,7 +204,7 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
           model.addAdapter(tunerForSeed(tuner, seed), { tokenizer });
         }
         let data = train[order[k]];
-        if (method.name === 'replay') data = [...data, ...replayBuffer(order.slice(0, k).map((i) => train[i]), method, seed)];
+        if (method.name === 'replay') data = [...data, ...replayFor(taskDir(k), order.slice(0, k), method, seed, writer)];
         emit({ type: 'stage', method: label, seed, stage: 'train', task: task.name, row: k + 1 });
         if (native) await model.beforeTask(k);
         const trainer = new Trainer(model, {
