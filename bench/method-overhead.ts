@@ -5,7 +5,7 @@
  * second task's steps are timed (median, after warm-up).
  *
  *   npx tsx bench/method-overhead.ts [--shape tiny] [--threads 2] [--steps 12] [--warmup 2]
- *       [--methods seqft,ewc,lwf,gem,agem,cia]
+ *       [--methods seqft,ewc,lwf,gem,agem,cia] [--options '{"agem":{"referenceBatch":4}}']
  */
 import { Model, Trainer, loadNative } from '../ts/index';
 import type { DecoderSpec, MethodConfigInput } from '../ts/index';
@@ -57,6 +57,7 @@ async function main() {
   const warmup = Number(arg('warmup', '2'));
   const threads = Number(arg('threads', '2'));
   const methods = arg('methods', Object.keys(OPTIONS).join(',')).split(',');
+  for (const [m, extra] of Object.entries(JSON.parse(arg('options', '{}')) as Record<string, object>)) OPTIONS[m] = { ...OPTIONS[m], ...extra } as MethodConfigInput;
   if (threads > 0) loadNative().setThreads(threads);
   const { batch, seq } = SHAPES[shape];
   const results: Record<string, number> = {};
@@ -65,6 +66,7 @@ async function main() {
     results[m] = await timeMethod(m, shape, steps, warmup);
   }
   const base = results.seqft ?? (await timeMethod('seqft', shape, steps, warmup));
+  console.log(`method options: ${JSON.stringify(Object.fromEntries(methods.map((m) => [m, OPTIONS[m] ?? {}])))}`);
   console.log(`method-overhead ${shape} (LoRA r 8 all-linear, batch ${batch} × ${seq}, ${loadNative().info().threads.intraOp} threads, torch ${loadNative().info().torch.version})`);
   for (const [m, ms] of Object.entries(results)) console.log(`  ${m.padEnd(6)} ${ms.toFixed(1).padStart(8)} ms/step   ${(ms / base).toFixed(2)}× LoRA`);
   console.log(JSON.stringify({ bench: 'method-overhead', shape, ms_per_step: results, ratio: Object.fromEntries(Object.entries(results).map(([m, ms]) => [m, ms / base])) }));

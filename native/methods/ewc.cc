@@ -5,6 +5,8 @@
 // detaches it, which makes its EWC plain LoRA).
 // Options: lambda (default 1000), gamma (1.0), samples N (64), fisher "sample" | "batch",
 // batchSize (for "batch", 8), seed (0).
+#include <torch/csrc/autograd/custom_function.h>
+
 #include <random>
 
 #include "core/errors.h"
@@ -14,6 +16,43 @@
 
 namespace cn {
 namespace {
+
+// (w/2) Σ F̃ (θ − θ*)² over all trainable tensors as one autograd node. Its forward works on the
+// tensors flattened into one vector (a handful of ops however many tensors the tuner has) and its
+// backward hands each tensor w F̃ (θ − θ*) directly; recording the sum tensor by tensor would add
+// several graph nodes per LoRA matrix to every step.
+struct EwcPenalty : public torch::autograd::Function<EwcPenalty> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, at::TensorList params, const at::Tensor& fisher, const at::Tensor& anchor,
+                            double weight) {
+    std::vector<at::Tensor> flat;
+    for (const auto& p : params) flat.push_back(p.detach().reshape({-1}).to(at::kFloat));
+    at::Tensor d = at::cat(flat) - anchor;
+    at::Tensor fd = fisher * d;
+    ctx->save_for_backward({fd});
+    ctx->saved_data["weight"] = weight;
+    std::vector<at::Tensor> shapes;  // each tensor's shape, to give its gradient back in it
+    for (const auto& p : params) shapes.push_back(at::tensor(p.sizes().vec(), at::kLong));
+    ctx->saved_data["shapes"] = shapes;
+    return (fd * d).sum() * (weight / 2.0);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    at::Tensor g = ctx->get_saved_variables()[0] * (grads[0] * ctx->saved_data["weight"].toDouble());
+    torch::autograd::variable_list out;
+    int64_t offset = 0;
+    for (const at::Tensor& shape : ctx->saved_data["shapes"].toTensorVector()) {
+      std::vector<int64_t> dims(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel());
+      int64_t n = 1;
+      for (int64_t d : dims) n *= d;
+      out.push_back(g.narrow(0, offset, n).view(dims));
+      offset += n;
+    }
+    out.push_back(at::Tensor());  // fisher
+    out.push_back(at::Tensor());  // anchor
+    out.push_back(at::Tensor());  // weight
+    return out;
+  }
+};
 
 class Ewc : public Method {
  public:
@@ -32,13 +71,19 @@ class Ewc : public Method {
 
   at::Tensor extraLoss(MethodContext& ctx, const StudentOutput& student) override {
     if (fisher_.empty()) return at::Tensor();
-    at::Tensor penalty;
-    for (size_t i = 0; i < ctx.params.size(); ++i) {
-      at::Tensor d = ctx.params[i].tensor.to(at::kFloat) - anchor_[i];
-      at::Tensor term = (fisher_[i] * d * d).sum();
-      penalty = penalty.defined() ? penalty + term : term;
+    if (!flatFisher_.defined()) {
+      std::vector<at::Tensor> f, a;
+      for (size_t i = 0; i < fisher_.size(); ++i) {
+        f.push_back(fisher_[i].reshape({-1}));
+        a.push_back(anchor_[i].reshape({-1}));
+      }
+      flatFisher_ = at::cat(f).to(ctx.params[0].tensor.device());
+      flatAnchor_ = at::cat(a).to(ctx.params[0].tensor.device());
     }
-    return penalty * (lambda_ / 2.0 * student.replicatedWeight) / static_cast<double>(student.microBatches);
+    std::vector<at::Tensor> params;
+    for (const auto& p : ctx.params) params.push_back(p.tensor);
+    const double weight = lambda_ * student.replicatedWeight / static_cast<double>(student.microBatches);
+    return EwcPenalty::apply(at::TensorList(params), flatFisher_, flatAnchor_, weight);
   }
 
   void afterTask(MethodContext& ctx, int64_t task, const std::vector<Example>& data) override {
@@ -94,6 +139,7 @@ class Ewc : public Method {
     }
     anchor_.clear();
     for (const auto& p : ctx.params) anchor_.push_back(p.tensor.detach().to(at::kFloat).clone());
+    flatFisher_ = flatAnchor_ = at::Tensor();
   }
 
   std::vector<NamedTensor> state() override {
@@ -107,6 +153,7 @@ class Ewc : public Method {
   void loadState(const std::map<std::string, at::Tensor>& s) override {
     fisher_.clear();
     anchor_.clear();
+    flatFisher_ = flatAnchor_ = at::Tensor();
     for (size_t i = 0; s.count("fisher." + std::to_string(i)); ++i) {
       fisher_.push_back(s.at("fisher." + std::to_string(i)).to(at::kFloat).clone());
       anchor_.push_back(s.at("anchor." + std::to_string(i)).to(at::kFloat).clone());
@@ -122,6 +169,7 @@ class Ewc : public Method {
   int64_t batchSize_;
   uint64_t seed_;
   std::vector<at::Tensor> fisher_, anchor_;
+  at::Tensor flatFisher_, flatAnchor_;  // the same, concatenated, for the penalty (rebuilt when they change)
 };
 
 std::unique_ptr<Method> makeEwc(const Options& o) { return std::make_unique<Ewc>(o); }

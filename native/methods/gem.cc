@@ -6,7 +6,8 @@
 //   A-GEM: g_ref = ∇ loss(a random memory batch); if ⟨g, g_ref⟩ < 0,
 //        g ← g − (⟨g, g_ref⟩ / ⟨g_ref, g_ref⟩) g_ref.
 // Options: memoryPerTask (default 20), margin (GEM, default 0.5 as the paper's code),
-// referenceBatch (A-GEM, default 16), seed (0).
+// referenceBatch (A-GEM, default 8: a typical micro-batch; each step costs one extra forward and
+// backward of that many memory samples), seed (0).
 #include <random>
 
 #include "core/errors.h"
@@ -100,7 +101,7 @@ class Gem : public GemBase {
 
 class AGem : public GemBase {
  public:
-  explicit AGem(const Options& o) : GemBase(o), refBatch_(o.integer("referenceBatch", 16)) {}
+  explicit AGem(const Options& o) : GemBase(o), refBatch_(o.integer("referenceBatch", 8)) {}
   std::string name() const override { return "agem"; }
 
   void transformGradients(MethodContext& ctx) override {

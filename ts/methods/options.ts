@@ -78,8 +78,8 @@ export const agemSchema = z
     name: z.literal('agem'),
     label,
     ...memory,
-    /** Memory samples drawn for each step's reference gradient. */
-    referenceBatch: z.number().int().positive().default(16),
+    /** Memory samples drawn for each step's reference gradient (each step pays one extra forward + backward of them). */
+    referenceBatch: z.number().int().positive().default(8),
   })
   .strict();
 
