@@ -379,7 +379,9 @@ describe('CL methods on a model', function () {
     const fit = () => new Trainer(model, { epochs: 2, batchSize: 2, learningRate: 1e-2 }).fit(EXAMPLES);
     await model.beforeTask(0);
     await fit();
-    expect(Object.keys(toNumbers(model.native.methodState()))).to.have.length(0);
+    // no EMA during the first task, and no update counted
+    expect(toNumbers(model.native.methodState()).updates.map(Number)).to.deep.equal([0, 0]);
+    expect(Object.keys(toNumbers(model.native.methodState()))).to.deep.equal(["updates"]);
     const afterTask0 = toNumbers(model.native.tunerState());
     await model.afterTask(0, EXAMPLES);
     expect(toNumbers(model.native.tunerState())).to.deep.equal(afterTask0);
@@ -391,6 +393,8 @@ describe('CL methods on a model', function () {
     const state = toNumbers(model.native.methodState());
     const names = Object.keys(trained);
     expect(Object.keys(state).filter((k) => k.startsWith('ema.'))).to.have.length(names.length);
+    // every tensor was updated once per optimizer step (4 steps), adaptively or with β₀
+    expect(Number(state.updates[0]) + Number(state.updates[1])).to.equal(4 * names.length);
     await model.afterTask(1, EXAMPLES);
     const replaced = toNumbers(model.native.tunerState());
     names.forEach((n, i) => {

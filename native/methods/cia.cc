@@ -53,6 +53,7 @@ class Cia : public Method {
       at::Tensor theta = p.detach().to(at::kFloat);
       at::Tensor g = p.grad().defined() ? p.grad().detach().to(at::kFloat) : at::zeros_like(theta);
       const double beta = ciaBeta(theta, ema_[i], g, first ? at::Tensor() : gPrev_[i], c_, beta0_);
+      ++(beta == beta0_ ? fallbackUpdates_ : adaptiveUpdates_);
       ema_[i].mul_(1.0 - beta).add_(theta, beta);
       if (first) gPrev_.push_back(g.clone());
       else gPrev_[i].copy_(g);
@@ -71,6 +72,8 @@ class Cia : public Method {
     std::vector<NamedTensor> out;
     for (size_t i = 0; i < ema_.size(); ++i) out.push_back({"ema." + std::to_string(i), ema_[i]});
     for (size_t i = 0; i < gPrev_.size(); ++i) out.push_back({"gradPrev." + std::to_string(i), gPrev_[i]});
+    // how often β was the adaptive weight or the fallback β₀ (per tensor and step, over the stream)
+    out.push_back({"updates", at::tensor({adaptiveUpdates_, fallbackUpdates_}, at::kLong)});
     return out;
   }
   void loadState(const std::map<std::string, at::Tensor>& s) override {
@@ -78,11 +81,17 @@ class Cia : public Method {
     gPrev_.clear();
     for (size_t i = 0; s.count("ema." + std::to_string(i)); ++i) ema_.push_back(s.at("ema." + std::to_string(i)).to(at::kFloat).clone());
     for (size_t i = 0; s.count("gradPrev." + std::to_string(i)); ++i) gPrev_.push_back(s.at("gradPrev." + std::to_string(i)).to(at::kFloat).clone());
+    if (s.count("updates")) {
+      at::Tensor u = s.at("updates").to(at::kLong).contiguous();
+      adaptiveUpdates_ = u[0].item<int64_t>();
+      fallbackUpdates_ = u[1].item<int64_t>();
+    }
   }
 
  private:
   double c_, beta0_;
   std::vector<at::Tensor> ema_, gPrev_;
+  int64_t adaptiveUpdates_ = 0, fallbackUpdates_ = 0;
 };
 
 std::unique_ptr<Method> makeCia(const Options& o) { return std::make_unique<Cia>(o); }
