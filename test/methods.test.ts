@@ -444,6 +444,34 @@ describe('CL methods on a model', function () {
     }
   });
 
+  it('every native method runs on every tuner across a task boundary', async function () {
+    this.timeout(240_000);
+    const tuners = [
+      { type: 'lora' as const, r: 4, alpha: 8, dropout: 0 },
+      { type: 'moelora' as const, r: 4, experts: 2, alpha: 8, dropout: 0 },
+      { type: 'adalora' as const, initR: 4, targetR: 2, alpha: 8, totalStep: 4 },
+      { type: 'adapter' as const, bottleneckDim: 8 },
+      { type: 'prompt' as const, numVirtualTokens: 3 },
+      { type: 'prefix' as const, numVirtualTokens: 3 },
+      { type: 'ptuning' as const, numVirtualTokens: 3, encoderHiddenSize: 16 },
+    ];
+    for (const tuner of tuners) {
+      for (const name of ['ewc', 'lwf', 'gem', 'agem', 'cia'] as const) {
+        await using model = await Model.random(SPEC, { seed: 5, std: 0.2 });
+        model.addAdapter(tuner);
+        model.setMethod(name === 'gem' || name === 'agem' ? { name, memoryPerTask: 2 } : name === 'ewc' ? { name, samples: 2 } : { name });
+        const losses: number[] = [];
+        for (const task of [0, 1]) {
+          await model.beforeTask(task);
+          const s = await new Trainer(model, { epochs: 1, batchSize: 2, learningRate: 1e-2 }).fit(EXAMPLES);
+          losses.push(s.finalLoss);
+          await model.afterTask(task, EXAMPLES);
+        }
+        for (const l of losses) expect(Number.isFinite(l), `${tuner.type} + ${name}`).to.equal(true);
+      }
+    }
+  });
+
   it('bad method options are ConfigErrors naming the field; hooks need a tuner', async () => {
     await using model = await tinyModel();
     expect(() => model.setMethod({ name: 'ewc', lambda: -1 })).to.throw(ConfigError, /method\.lambda/);
