@@ -14,6 +14,7 @@ import type { NativeTensor } from '../ts/native/bindings';
 import { replayBuffer } from '../ts/stream/replay';
 import { tmpDir } from './helpers/run';
 import { makeTinyStream } from './helpers/tiny-stream';
+import { TINY_SPEC } from './helpers/tiny-model';
 
 const native = () => loadNative();
 const t64 = (values: number[], shape = [values.length]) => loadNative().Tensor.fromArray(Float64Array.from(values), shape);
@@ -209,26 +210,8 @@ describe('CL method math', () => {
   });
 });
 
-const SPEC: DecoderSpec = {
-  family: 'qwen2',
-  vocabSize: 48,
-  hiddenSize: 32,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  headDim: 8,
-  intermediateSize: 64,
-  rmsNormEps: 1e-6,
-  ropeTheta: 10000,
-  ropeScaling: 'none',
-  useAlibi: false,
-  normHead: false,
-  qkvBias: true,
-  oBias: false,
-  mlpBias: false,
-  tieWordEmbeddings: true,
-  maxPositionEmbeddings: 64,
-};
+// the tiny shape, narrower: these tests compare gradients element by element
+const SPEC: DecoderSpec = { ...TINY_SPEC, vocabSize: 48, hiddenSize: 32, headDim: 8, intermediateSize: 64, maxPositionEmbeddings: 64 };
 
 const EXAMPLES = [
   [2, 10, 11, 3, 20, 21, 1],

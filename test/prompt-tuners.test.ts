@@ -13,6 +13,7 @@ import { AbortError, ConfigError, loadSafetensors, Model, ModelLoadError, Tensor
 import type { TunerOptions } from '../ts/index';
 import { parseStreamConfig } from '../ts/stream/config';
 import { python, ROOT, run, tmpDir } from './helpers/run';
+import { TINY_SPEC } from './helpers/tiny-model';
 
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'decoder');
 const base = (m: string) => path.join(FIXTURES, m, 'model');
@@ -119,26 +120,7 @@ describe('virtual-token tuners', () => {
 
   // ---- our behaviour: training, save/load, PEFT reading our files, resume, options ----
 
-  const SPEC = {
-    family: 'qwen2' as const,
-    vocabSize: 64,
-    hiddenSize: 48,
-    numLayers: 2,
-    numHeads: 4,
-    numKvHeads: 2,
-    headDim: 12,
-    intermediateSize: 96,
-    rmsNormEps: 1e-6,
-    ropeTheta: 10000,
-    ropeScaling: 'none' as const,
-    useAlibi: false,
-    normHead: false,
-    qkvBias: true,
-    oBias: false,
-    mlpBias: false,
-    tieWordEmbeddings: true,
-    maxPositionEmbeddings: 128,
-  };
+  const SPEC = TINY_SPEC;
 
   /** "question → answer" pairs, the loss on the answers; one shorter question so generation pads. */
   const PAIRS = [

@@ -1,27 +1,9 @@
 /** The tiny model and data of the data-parallel parity test (shared by the test and its workers). */
 import { Trainer, type DecoderSpec, type MethodConfigInput, type Model, type TrainOptions } from '../../ts/index';
 import type { TrainSummary } from '../../ts/native/bindings';
+import { TINY_SPEC } from './tiny-model';
 
-export const DDP_SPEC: DecoderSpec = {
-  family: 'qwen2',
-  vocabSize: 64,
-  hiddenSize: 32,
-  numLayers: 2,
-  numHeads: 4,
-  numKvHeads: 2,
-  headDim: 8,
-  intermediateSize: 64,
-  rmsNormEps: 1e-6,
-  ropeTheta: 10000,
-  ropeScaling: 'none',
-  useAlibi: false,
-  normHead: false,
-  qkvBias: true,
-  oBias: false,
-  mlpBias: false,
-  tieWordEmbeddings: true,
-  maxPositionEmbeddings: 64,
-};
+export const DDP_SPEC: DecoderSpec = { ...TINY_SPEC, hiddenSize: 32, headDim: 8, intermediateSize: 64, maxPositionEmbeddings: 64 };
 
 /** 9 examples of different lengths and answer sizes: with a global batch of 4 the last micro-batch has one example, so rank 1 has none there. */
 export const DDP_EXAMPLES = Array.from({ length: 9 }, (_, i) => {
