@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import { spawn } from 'node:child_process';
 
-import { DistributedError, Model, ProcessGroup, loadSafetensors, parseStreamConfig, runStream, type MethodConfigInput } from '../ts/index';
+import { DistributedError, Model, ProcessGroup, loadSafetensors, parseStreamConfig, runStream, type MethodConfigInput, type TunerOptions } from '../ts/index';
 import { DDP_SPEC, trainTasks } from './helpers/ddp-data';
 import { byRank, freePort, killStarted, MAIN_TS, startLaunch } from './helpers/launch';
 import { makeTinyStream } from './helpers/tiny-stream';
@@ -139,7 +139,8 @@ describe('distributed', function () {
   });
 
   /** 2 ranks × batch 2 (launched) against 1 process × batch 4 (here): the trainable parameters after training. */
-  async function compareWithOneProcess(method?: MethodConfigInput, extra: Record<string, number | boolean> = {}, checkpoints = false) {
+  const LORA: TunerOptions = { type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 };
+  async function compareWithOneProcess(method?: MethodConfigInput, extra: Record<string, number | boolean> = {}, checkpoints = false, tuner: TunerOptions = LORA) {
     const dir = tmpDir('ddp');
     const ckpt = (who: string) => (checkpoints ? { checkpointDir: path.join(dir, `${who}-ckpt`), checkpointEvery: 2 } : {});
     // Accumulation over 2 micro-batches, clipping and a schedule are all in play; the last
@@ -150,13 +151,14 @@ describe('distributed', function () {
       DDP_OPTIONS: JSON.stringify({ ...options, batchSize: 2, ...ckpt('ddp') }),
       DDP_OUT: path.join(dir, 'ddp'),
       DDP_METHOD: method ? JSON.stringify(method) : '',
+      DDP_TUNER: JSON.stringify(tuner),
     }).done;
     expect(r.code, r.stderr).to.equal(0);
     const ranks = [0, 1].map((k) => JSON.parse(fs.readFileSync(path.join(dir, `ddp.rank${k}.json`), 'utf8')));
 
     const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
     try {
-      model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 });
+      model.addAdapter(tuner);
       const { losses, summary } = await trainTasks(model, { ...options, batchSize: 4, ...ckpt('single') }, method);
       expect(ranks[0].summary.steps).to.equal(summary.steps);
       expect(ranks[0].summary.tokens).to.equal(summary.tokens);
@@ -205,6 +207,18 @@ describe('distributed', function () {
     // gradient checkpointing the hooks fire inside the recomputed layers' backward.
     await compareWithOneProcess(undefined, { ddpBucketMb: 0.002 });
     await compareWithOneProcess(undefined, { ddpBucketMb: 0.002, gradientCheckpointing: true });
+  });
+
+  it('trains every other tuner data parallel to the parameters of 1 process, with a CL method', async () => {
+    const tuners: TunerOptions[] = [
+      { type: 'moelora', r: 4, experts: 2, alpha: 8, dropout: 0 },
+      { type: 'adalora', initR: 4, targetR: 2, alpha: 8, tinit: 1, tfinal: 1, deltaT: 1, totalStep: 6 },
+      { type: 'adapter', bottleneckDim: 8 },
+      { type: 'prompt', numVirtualTokens: 3 },
+      { type: 'prefix', numVirtualTokens: 3 },
+      { type: 'ptuning', numVirtualTokens: 3, encoderHiddenSize: 16 },
+    ];
+    for (const tuner of tuners) await compareWithOneProcess(tuner.type === 'adapter' ? { name: 'ewc', samples: 4 } : undefined, {}, false, tuner);
   });
 
   it('shards the optimizer state (zeroStage 1) and still matches 1 process, checkpoint included', async () => {

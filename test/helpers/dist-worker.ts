@@ -48,7 +48,7 @@ async function peerDies(pg: ProcessGroup) {
 async function train(pg: ProcessGroup) {
   const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
   const r = pg.rank === 1 && process.env.DDP_RANK1_R ? Number(process.env.DDP_RANK1_R) : 4;
-  model.addAdapter({ type: 'lora', r, alpha: 2 * r, dropout: Number(process.env.DDP_DROPOUT ?? 0), seed: 1 });
+  model.addAdapter(process.env.DDP_TUNER ? JSON.parse(process.env.DDP_TUNER) : { type: 'lora', r, alpha: 2 * r, dropout: Number(process.env.DDP_DROPOUT ?? 0), seed: 1 });
   const options = { ...JSON.parse(process.env.DDP_OPTIONS ?? '{}'), ...(pg.rank === 1 ? JSON.parse(process.env.DDP_RANK1_OPTIONS ?? '{}') : {}) };
   const method = process.env.DDP_METHOD ? JSON.parse(process.env.DDP_METHOD) : undefined;
   let result: Awaited<ReturnType<typeof trainTasks>>;
