@@ -14,6 +14,7 @@ import type { DType, NativeModel, NativeTensor } from '../native/bindings';
 import { loadNative } from '../native/load';
 import { NativeResource } from '../native/resource';
 import { Tensor } from '../tensor';
+import { firstIssue } from '../util/zod-field';
 import { readModelConfig, type DecoderSpec } from './config';
 import type { ProcessGroup } from '../distributed/process-group';
 import { isNativeMethod, methodSchema, type MethodConfig, type MethodConfigInput, type NativeMethodConfig } from '../methods/options';
@@ -155,9 +156,8 @@ export class Model extends NativeResource {
     this.assertAlive();
     const parsed = methodSchema.safeParse(options);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const field = ['method', ...issue.path.map(String), ...(issue.code === 'unrecognized_keys' ? [issue.keys.join(', ')] : [])].join('.');
-      throw new ConfigError(`method option "${field}": ${issue.message}`, { field });
+      const { field, message } = firstIssue(parsed.error, 'method');
+      throw new ConfigError(`method option "${field}": ${message}`, { field });
     }
     const m: MethodConfig = parsed.data;
     if (!isNativeMethod(m)) throw new ConfigError(`method "${m.name}" acts on the training data, not on the model: the stream runner applies it`, { field: 'method.name' });

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 
 import { ConfigError } from '../errors';
+import { firstIssue } from '../util/zod-field';
 import type { DecoderSpec } from './config';
 
 export interface LoraOptions {
@@ -174,10 +175,8 @@ export const adapterSchema = z
 function parseTuner<T>(schema: z.ZodType<T>, options: unknown): T {
   const parsed = schema.safeParse(options);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-  const field = ['tuner', ...issue.path.map(String), ...(keys.length ? [keys.join(', ')] : [])].join('.');
-  throw new ConfigError(`tuner option "${field}": ${issue.message}`, { field });
+  const { field, message } = firstIssue(parsed.error, 'tuner');
+  throw new ConfigError(`tuner option "${field}": ${message}`, { field });
 }
 
 export type TunerOptions = LoraOptions | MoeLoraOptions | FullOptions | VirtualTokenTunerOptions | AdaLoraOptions | AdapterOptions;
@@ -226,14 +225,7 @@ export function isVirtualTokenTuner(t: TunerOptions): t is VirtualTokenTunerOpti
 
 /** Validates virtual-token tuner options (ConfigError naming the field) and fills their defaults. */
 export function parseVirtualTokenOptions(options: VirtualTokenTunerOptions): VirtualTokenTunerOptions {
-  const parsed = virtualTokenSchema.safeParse(options);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-    const field = ['tuner', ...issue.path.map(String), ...(keys.length ? [keys.join(', ')] : [])].join('.');
-    throw new ConfigError(`tuner option "${field}": ${issue.message}`, { field });
-  }
-  const o = parsed.data as VirtualTokenTunerOptions;
+  const o = parseTuner(virtualTokenSchema, options) as VirtualTokenTunerOptions;
   if (o.type === 'prompt' && o.init === 'text' && !o.initText && !o.initTokenIds) {
     throw new ConfigError('tuner option "tuner.initText": init \'text\' needs initText (with a tokenizer) or initTokenIds', { field: 'tuner.initText' });
   }

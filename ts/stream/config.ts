@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ConfigError, IoError } from '../errors';
 import { methodLabel, methodSchema } from '../methods/options';
 import { trainOptionsSchema } from '../train/options';
+import { firstIssue } from '../util/zod-field';
 import { adaloraSchema, adapterSchema, virtualTokenTunerSchemas } from '../model/tuner-options';
 
 /** ms-swift flag names → our names (training options unless prefixed `tuner.`). */
@@ -140,10 +141,8 @@ export function parseStreamConfig(raw: unknown, file = '(config)'): StreamConfig
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file}: a stream config must be an object`, { file });
   const parsed = streamConfigSchema.safeParse(applySwiftAliases(raw as Record<string, unknown>));
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-    const field = [...issue.path.map(String), ...(keys.length ? [keys.join(', ')] : [])].join('.');
-    throw new ConfigError(`${file}: field "${field}": ${issue.message}`, { file, field });
+    const { field, message } = firstIssue(parsed.error);
+    throw new ConfigError(`${file}: field "${field}": ${message}`, { file, field });
   }
   const config = parsed.data;
   const names = new Set<string>();

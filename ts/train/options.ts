@@ -5,6 +5,7 @@
 import { z } from 'zod';
 
 import { ConfigError } from '../errors';
+import { firstIssue } from '../util/zod-field';
 
 export const trainOptionsSchema = z
   .object({
@@ -57,9 +58,8 @@ export type ResolvedTrainOptions = z.output<typeof trainOptionsSchema>;
 export function resolveTrainOptions(options: TrainOptions, file?: string): ResolvedTrainOptions {
   const r = trainOptionsSchema.safeParse(options);
   if (!r.success) {
-    const issue = r.error.issues[0];
-    const field = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '');
-    throw new ConfigError(`${file ? `${file}: ` : ''}training option "${field}": ${issue.message}`, { file, field });
+    const { field, message } = firstIssue(r.error);
+    throw new ConfigError(`${file ? `${file}: ` : ''}training option "${field}": ${message}`, { file, field });
   }
   return r.data;
 }
