@@ -10,6 +10,7 @@
 //   kernels/  fused ops: CUDA kernels with libtorch references
 //   dist/     process groups (c10d TCPStore + Gloo) for data-parallel training
 //   bindings/ JS classes over the above
+#include "core/cpu_allocator.h"
 #include "core/errors.h"
 #include "core/exports.h"
 #include "core/tensor.h"
@@ -27,6 +28,7 @@ Napi::Value registerErrorClasses(const Napi::CallbackInfo& info) {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   cn::applyDefaultThreads();
+  cn::installCpuAllocator();
   exports.Set("registerErrorClasses", Napi::Function::New(env, registerErrorClasses, "registerErrorClasses"));
   cn::initInfo(env, exports);
   cn::initDiagnostics(env, exports);

@@ -11,7 +11,7 @@ import { DeviceError, InvalidArgumentError, info, loadNative } from '../ts/index
 import type { DType, KernelOptions, KernelResult, NativeTensor } from '../ts/native/bindings';
 import { ROOT } from './helpers/run';
 
-type Op = 'rmsNorm' | 'swiglu' | 'rope';
+type Op = 'rmsNorm' | 'swiglu' | 'rope' | 'linear' | 'loraLinear';
 
 interface Spec {
   shape: number[];
@@ -25,9 +25,18 @@ interface Case {
   eps?: number;
   layout?: 'bhsd' | 'bshd';
   gradOutput: Spec;
+  scaling?: number;
 }
 
-const DIFFERENTIABLE: Record<Op, string[]> = { rmsNorm: ['x', 'weight'], swiglu: ['gate', 'up'], rope: ['x'] };
+const DIFFERENTIABLE: Record<Op, string[]> = {
+  rmsNorm: ['x', 'weight'],
+  swiglu: ['gate', 'up'],
+  rope: ['x'],
+  linear: ['x', 'weight', 'bias'],
+  loraLinear: ['x', 'weight', 'bias', 'a', 'b'],
+};
+/** The inputs whose gradient an op returns (a zero-length bias is "no bias"). */
+const differentiable = (c: Case) => DIFFERENTIABLE[c.op].filter((n) => c.inputs[n].data.length > 0);
 
 // ---- data ----------------------------------------------------------------------------------------
 
@@ -90,6 +99,20 @@ function ropeCase(name: string, [b, h, s, d]: number[], seed: number, options: {
   return { name, op: 'rope', layout: options.layout, inputs: { x: spec(xShape, seed), cos, sin }, gradOutput: spec([b, h, s, d], seed + 2) };
 }
 
+/** x [..., in] -> [..., out]; bias of length 0 for none; LoRA a [r, in], b [out, r] when r > 0. */
+function linearCase(name: string, lead: number[], inF: number, outF: number, seed: number, o: { bias: boolean; r?: number }): Case {
+  const inputs: Record<string, Spec> = {
+    x: spec([...lead, inF], seed),
+    weight: spec([outF, inF], seed + 1, 0.2),
+    bias: o.bias ? spec([outF], seed + 2) : { shape: [0], data: new Float32Array(0) },
+  };
+  if (o.r) {
+    inputs.a = spec([o.r, inF], seed + 3, 0.3);
+    inputs.b = spec([outF, o.r], seed + 4, 0.3);
+  }
+  return { name, op: o.r ? 'loraLinear' : 'linear', inputs, scaling: o.r ? 2 : undefined, gradOutput: spec([...lead, outF], seed + 5) };
+}
+
 // ---- running ops ---------------------------------------------------------------------------------
 
 const native = loadNative();
@@ -112,7 +135,9 @@ async function runCase(c: Case, options: KernelOptions, withGrad = true): Promis
   try {
     if (c.op === 'rmsNorm') r = await kernels.rmsNorm(inputs.x, inputs.weight, c.eps ?? 1e-6, opts);
     else if (c.op === 'swiglu') r = await kernels.swiglu(inputs.gate, inputs.up, opts);
-    else r = await kernels.rope(inputs.x, inputs.cos, inputs.sin, { ...opts, layout: c.layout });
+    else if (c.op === 'rope') r = await kernels.rope(inputs.x, inputs.cos, inputs.sin, { ...opts, layout: c.layout });
+    else if (c.op === 'linear') r = await kernels.linear(inputs.x, inputs.weight, inputs.bias, opts);
+    else r = await kernels.loraLinear(inputs.x, inputs.weight, inputs.bias, inputs.a, inputs.b, c.scaling ?? 1, opts);
   } finally {
     for (const t of Object.values(inputs)) t.dispose();
     gradOutput?.dispose();
@@ -153,6 +178,15 @@ const CPU_CASES: Case[] = [
   ropeCase('rope [2,3,5,16] decoder cos/sin', [2, 3, 5, 16], 51),
   ropeCase('rope [2,2,4,6] general cos/sin, broadcast batch', [2, 2, 4, 6], 61, { general: true }),
   ropeCase('rope [2,3,5,16] strided (bshd view)', [2, 3, 5, 16], 71, { layout: 'bshd' }),
+];
+
+// The projections on the engine's GEMM (kernels/linear.h) against ATen's at::linear composition.
+const LINEAR_CASES: Case[] = [
+  linearCase('linear [4,7,24]->40 with bias', [4, 7], 24, 40, 81, { bias: true }),
+  linearCase('linear [9,33]->17 without bias', [9], 33, 17, 91, { bias: false }),
+  linearCase('linear one row with bias (as in decoding)', [1, 1], 24, 40, 101, { bias: true }),
+  linearCase('loraLinear [3,5,24]->40 r 4 with bias', [3, 5], 24, 40, 111, { bias: true, r: 4 }),
+  linearCase('loraLinear one row r 8 without bias', [1], 16, 24, 121, { bias: false, r: 8 }),
 ];
 
 function pythonReference(cases: Case[], dtypes: DType[]): Result[] {
@@ -231,14 +265,54 @@ describe('fused kernels (native/kernels)', function () {
     }
   });
 
+  describe('CPU kernels against the reference (float32)', () => {
+    // Same math, one pass: equal up to float32 summation order.
+    for (const c of [...CPU_CASES, ...LINEAR_CASES]) {
+      it(`${c.name}: output and gradients`, async () => {
+        const got = await runCase(c, { impl: 'cpu' });
+        const want = await runCase(c, { impl: 'reference' });
+        expectClose(got.output, want.output, 2e-6, 'output');
+        expect(Object.keys(got.grads).sort()).to.deep.equal(differentiable(c).sort());
+        for (const n of differentiable(c)) expectClose(got.grads[n], want.grads[n], 1e-5, `grad ${n}`);
+      });
+    }
+
+    it('leaves every input as it was (a one-row product must not write into the bias)', async () => {
+      for (const c of LINEAR_CASES) {
+        const inputs = Object.fromEntries(Object.entries(c.inputs).map(([n, sp]) => [n, tensor(sp)]));
+        try {
+          const r = c.op === 'linear'
+            ? await kernels.linear(inputs.x, inputs.weight, inputs.bias, { impl: 'cpu' })
+            : await kernels.loraLinear(inputs.x, inputs.weight, inputs.bias, inputs.a, inputs.b, c.scaling ?? 1, { impl: 'cpu' });
+          r.output.dispose();
+          for (const [n, t] of Object.entries(inputs)) expect(Array.from(t.toArray() as Float32Array), `${c.name}: ${n}`).to.deep.equal(Array.from(c.inputs[n].data));
+        } finally {
+          for (const t of Object.values(inputs)) t.dispose();
+        }
+      }
+    });
+  });
+
   describe('dispatch', () => {
-    it("'auto' on CPU tensors runs the reference (identical results)", async () => {
+    it("'auto' runs the CPU kernel on float32 CPU tensors and the reference on bfloat16 ones", async () => {
       for (const c of CPU_CASES) {
         const a = await runCase(c, { impl: 'auto' });
-        const r = await runCase(c, { impl: 'reference' });
-        expect(Array.from(a.output)).to.deep.equal(Array.from(r.output));
-        for (const n of DIFFERENTIABLE[c.op]) expect(Array.from(a.grads[n])).to.deep.equal(Array.from(r.grads[n]));
+        const k = await runCase(c, { impl: 'cpu' });
+        expect(Array.from(a.output)).to.deep.equal(Array.from(k.output));
+        for (const n of DIFFERENTIABLE[c.op]) expect(Array.from(a.grads[n])).to.deep.equal(Array.from(k.grads[n]));
+        const ab = await runCase(c, { impl: 'auto', dtype: 'bfloat16' });
+        const rb = await runCase(c, { impl: 'reference', dtype: 'bfloat16' });
+        expect(Array.from(ab.output)).to.deep.equal(Array.from(rb.output));
       }
+    });
+
+    it("'cpu' on what the CPU kernel cannot take is an InvalidArgumentError saying why", async () => {
+      const err = await runCase(CPU_CASES[0], { impl: 'cpu', dtype: 'bfloat16' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(InvalidArgumentError);
+      expect((err as Error).message).to.match(/rmsNorm: the CPU kernel cannot run: float32 only/);
     });
 
     it("'cuda' on CPU tensors is a DeviceError naming the reason", async () => {

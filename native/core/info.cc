@@ -6,7 +6,9 @@
 
 #include "core/errors.h"
 #include "core/exports.h"
+#include "core/cpu_allocator.h"
 #include "core/threads.h"
+#include "kernels/gemm.h"
 
 #ifndef CN_PACKAGE_VERSION
 #define CN_PACKAGE_VERSION "0.0.0"
@@ -27,6 +29,8 @@ Napi::Value info(const Napi::CallbackInfo& cb) {
     torch.Set("cudaAvailable", Napi::Boolean::New(env, at::hasCUDA()));
     torch.Set("mkl", Napi::Boolean::New(env, at::hasMKL()));
     torch.Set("mkldnn", Napi::Boolean::New(env, at::hasMKLDNN()));
+    // which library runs the engine's CPU float32 products (kernels/gemm.h)
+    torch.Set("cpuGemm", kernels::gemmBackendName(kernels::cpuGemmBackend()));
     torch.Set("openmp", Napi::Boolean::New(env, at::hasOpenMP()));
     torch.Set("lapack", Napi::Boolean::New(env, at::hasLAPACK()));
     torch.Set("config", at::show_config());
@@ -54,6 +58,14 @@ Napi::Value info(const Napi::CallbackInfo& cb) {
     threads.Set("interOp", at::get_num_interop_threads());
     threads.Set("physicalCores", physicalCores());
     out.Set("threads", threads);
+    const CpuAllocatorStats mem = cpuAllocatorStats();
+    Napi::Object alloc = Napi::Object::New(env);
+    alloc.Set("kind", mem.kind);
+    alloc.Set("cachedBytes", static_cast<double>(mem.cachedBytes));
+    alloc.Set("limitBytes", static_cast<double>(mem.limitBytes));
+    alloc.Set("hits", static_cast<double>(mem.hits));
+    alloc.Set("misses", static_cast<double>(mem.misses));
+    out.Set("cpuAllocator", alloc);
 
     Napi::Object build = Napi::Object::New(env);
     build.Set("napiVersion", NAPI_VERSION);

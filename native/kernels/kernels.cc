@@ -8,11 +8,12 @@ Impl parseImpl(const std::string& name) {
   if (name == "auto") return Impl::Auto;
   if (name == "reference") return Impl::Reference;
   if (name == "cuda") return Impl::Cuda;
-  fail(code::kInvalidArgument, "impl must be 'auto', 'reference' or 'cuda', got '" + name + "'", {{"field", "impl"}});
+  if (name == "cpu") return Impl::Cpu;
+  fail(code::kInvalidArgument, "impl must be 'auto', 'reference', 'cuda' or 'cpu', got '" + name + "'", {{"field", "impl"}});
 }
 
 bool chooseCuda(Impl impl, const char* op, const at::Tensor& main, const std::string& unsupported) {
-  if (impl == Impl::Reference) return false;
+  if (impl == Impl::Reference || impl == Impl::Cpu) return false;
   const bool onCuda = main.defined() && main.is_cuda();
   if (impl == Impl::Auto) return cudaBuilt() && onCuda && unsupported.empty();
   if (!cudaBuilt()) {
@@ -20,6 +21,15 @@ bool chooseCuda(Impl impl, const char* op, const at::Tensor& main, const std::st
   }
   if (!onCuda) fail(code::kDevice, std::string(op) + ": the CUDA kernel needs CUDA tensors, got " + main.device().str());
   if (!unsupported.empty()) fail(code::kInvalidArgument, std::string(op) + ": the CUDA kernel cannot run: " + unsupported);
+  return true;
+}
+
+bool chooseCpu(Impl impl, const char* op, const at::Tensor& main, const std::string& unsupported) {
+  if (impl == Impl::Reference || impl == Impl::Cuda) return false;
+  const bool onCpu = main.defined() && main.device().is_cpu();
+  if (impl == Impl::Auto) return onCpu && unsupported.empty();
+  if (!onCpu) fail(code::kDevice, std::string(op) + ": the CPU kernel needs CPU tensors, got " + (main.defined() ? main.device().str() : "none"));
+  if (!unsupported.empty()) fail(code::kInvalidArgument, std::string(op) + ": the CPU kernel cannot run: " + unsupported);
   return true;
 }
 

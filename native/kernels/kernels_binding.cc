@@ -3,7 +3,9 @@
 //   kernels.rmsNorm(x, weight, eps, options?)           -> Promise<{ output, grads }>
 //   kernels.swiglu(gate, up, options?)
 //   kernels.rope(x, cos, sin, options?)                 (options.layout: 'bhsd' | 'bshd')
-// options: { impl?: 'auto' | 'reference' | 'cuda', device?: 'cpu' | 'cuda[:N]', dtype?: DType,
+//   kernels.linear(x, weight, bias, options?)           x Wᵀ + b on the engine's GEMM (kernels/linear.h);
+//   kernels.loraLinear(x, weight, bias, a, b, scaling, options?)   a zero-length bias means none
+// options: { impl?: 'auto' | 'reference' | 'cuda' | 'cpu', device?: 'cpu' | 'cuda[:N]', dtype?: DType,
 //            gradOutput?: Tensor }. Inputs are moved to `device` and cast to `dtype` (floating
 // inputs only) first. With gradOutput, output.backward(gradOutput) runs and `grads` holds the
 // gradient of each differentiable input by name. Results come back as float32 CPU tensors
@@ -13,6 +15,7 @@
 #include "core/errors.h"
 #include "core/exports.h"
 #include "core/tensor.h"
+#include "kernels/linear.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
 #include "kernels/swiglu.h"
@@ -142,6 +145,28 @@ Napi::Value rope(const Napi::CallbackInfo& cb) {
   });
 }
 
+// "No bias" is a zero-length bias tensor (every argument of runOp is a tensor).
+at::Tensor biasOrNone(const at::Tensor& t) { return t.numel() == 0 ? at::Tensor() : t; }
+bool hasBias(const Napi::CallbackInfo& cb) { return Tensor::unwrap(cb[2], "bias").numel() > 0; }
+
+Napi::Value linearOp(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    return runOp(cb, "linear", {"x", "weight", "bias"}, {true, true, hasBias(cb)}, 3,
+                 [](const std::vector<at::Tensor>& t, kernels::Impl impl) { return kernels::linear(t[0], t[1], biasOrNone(t[2]), impl); });
+  });
+}
+
+Napi::Value loraLinearOp(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    const double scaling = numberArg(cb, 5, "scaling");
+    // runOp reads its tensors from the first arguments: a and b come after bias, scaling after them.
+    return runOp(cb, "loraLinear", {"x", "weight", "bias", "a", "b"}, {true, true, hasBias(cb), true, true}, 6,
+                 [scaling](const std::vector<at::Tensor>& t, kernels::Impl impl) {
+                   return kernels::loraLinear(t[0], at::Tensor(), t[1], biasOrNone(t[2]), t[3], t[4], scaling, impl);
+                 });
+  });
+}
+
 }  // namespace
 
 void initKernels(Napi::Env env, Napi::Object exports) {
@@ -150,6 +175,8 @@ void initKernels(Napi::Env env, Napi::Object exports) {
   k.Set("rmsNorm", Napi::Function::New(env, rmsNorm, "rmsNorm"));
   k.Set("swiglu", Napi::Function::New(env, swiglu, "swiglu"));
   k.Set("rope", Napi::Function::New(env, rope, "rope"));
+  k.Set("linear", Napi::Function::New(env, linearOp, "linear"));
+  k.Set("loraLinear", Napi::Function::New(env, loraLinearOp, "loraLinear"));
   exports.Set("kernels", k);
 }
 

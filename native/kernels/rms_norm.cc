@@ -60,6 +60,7 @@ struct RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
 }  // namespace
 
 at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps, Impl impl) {
+  if (chooseCpu(impl, "rmsNorm", x, x.defined() && x.device().is_cpu() ? rmsNormCpuProblem(x, weight) : "")) return rmsNormCpu(x, weight, eps);
   const bool useCuda = impl != Impl::Reference && chooseCuda(impl, "rmsNorm", x, x.is_cuda() ? cudaProblem(x, weight) : "");
 #ifdef CN_WITH_CUDA
   if (useCuda) return RmsNormFunction::apply(x, weight, eps);

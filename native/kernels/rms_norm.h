@@ -14,4 +14,9 @@ at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps, Im
 // The reference (rms_norm_ref.cc): ATen ops only.
 at::Tensor rmsNormReference(const at::Tensor& x, const at::Tensor& weight, double eps);
 
+// The CPU kernel (rms_norm_cpu.cc, float32 CPU tensors): one pass forward and one backward.
+at::Tensor rmsNormCpu(const at::Tensor& x, const at::Tensor& weight, double eps);
+// Why the CPU kernel cannot take these inputs; empty when it can.
+std::string rmsNormCpuProblem(const at::Tensor& x, const at::Tensor& weight);
+
 }  // namespace cn::kernels

@@ -65,6 +65,7 @@ struct RopeFunction : public torch::autograd::Function<RopeFunction> {
 }  // namespace
 
 at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, Impl impl) {
+  if (chooseCpu(impl, "rope", x, x.defined() && x.device().is_cpu() ? ropeCpuProblem(x, cos, sin) : "")) return ropeCpu(x, cos, sin);
   const bool useCuda = impl != Impl::Reference && chooseCuda(impl, "rope", x, x.is_cuda() ? cudaProblem(x, cos, sin) : "");
 #ifdef CN_WITH_CUDA
   if (useCuda) return RopeFunction::apply(x, cos, sin);

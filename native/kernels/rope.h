@@ -14,4 +14,9 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& si
 // The reference (rope_ref.cc): the op sequence of native/models/decoder.cc's attention.
 at::Tensor ropeReference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
+// The CPU kernel (rope_cpu.cc, float32 CPU tensors): one pass forward and one backward.
+at::Tensor ropeCpu(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// Why the CPU kernel cannot take these inputs; empty when it can.
+std::string ropeCpuProblem(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
 }  // namespace cn::kernels

@@ -48,6 +48,7 @@ struct SwigluFunction : public torch::autograd::Function<SwigluFunction> {
 }  // namespace
 
 at::Tensor swiglu(const at::Tensor& gate, const at::Tensor& up, Impl impl) {
+  if (chooseCpu(impl, "swiglu", gate, gate.defined() && gate.device().is_cpu() ? swigluCpuProblem(gate, up) : "")) return swigluCpu(gate, up);
   const bool useCuda = impl != Impl::Reference && chooseCuda(impl, "swiglu", gate, gate.is_cuda() ? cudaProblem(gate, up) : "");
 #ifdef CN_WITH_CUDA
   if (useCuda) return SwigluFunction::apply(gate, up);

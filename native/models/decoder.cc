@@ -5,23 +5,19 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "kernels/rms_norm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
 #include "models/family.h"
 #include "models/weights.h"
 
 namespace cn {
 
-at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-  return weight * normed.to(x.scalar_type());
-}
+// The fused kernels (native/kernels): CPU or CUDA kernel where one takes the inputs, else the
+// reference ATen ops (the HF formulation).
+at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) { return kernels::rmsNorm(x, weight, eps); }
 
 namespace {
-
-at::Tensor rotateHalf(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
-}
 
 // ALiBi slopes for n heads (Press et al.), as Baichuan2-13B computes them.
 at::Tensor alibiSlopes(int64_t n) {
@@ -204,7 +200,7 @@ at::Tensor Decoder::layerForward(int64_t i, const at::Tensor& x0, const at::Tens
   if (hooks.afterAttention) a = hooks.afterAttention(i, a);
   at::Tensor x = x0 + a;
   h = rmsNorm(x, layer.postNorm, spec.rmsNormEps);
-  at::Tensor m = layer.mlp.down.forward(at::silu(layer.mlp.gate.forward(h)) * layer.mlp.up.forward(h));
+  at::Tensor m = layer.mlp.down.forward(kernels::swiglu(layer.mlp.gate.forward(h), layer.mlp.up.forward(h)));
   if (hooks.afterMlp) m = hooks.afterMlp(i, m);
   return x + m;
 }
@@ -263,8 +259,8 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
   k = k.view({B, S, Hkv, D}).transpose(1, 2);
   v = v.view({B, S, Hkv, D}).transpose(1, 2);
   if (!spec.useAlibi) {
-    q = q * cos + rotateHalf(q) * sin;
-    k = k * cos + rotateHalf(k) * sin;
+    q = kernels::rope(q, cos, sin);
+    k = kernels::rope(k, cos, sin);
   }
   const int64_t past = cache != nullptr ? cache->length() : 0;
   // Prefix-tuning keys/values sit before every real key and are always visible.
@@ -331,7 +327,7 @@ at::Tensor Decoder::logits(const at::Tensor& h) const {
   if (spec.normHead) {
     at::Tensor w = lmHead.weight;
     at::Tensor normed = w / w.norm(2, {1}, true).clamp_min(1e-12);
-    return at::linear(h, normed).to(at::kFloat);
+    return kernels::linear(h, normed).to(at::kFloat);
   }
   return lmHead.forward(h).to(at::kFloat);
 }

@@ -7,13 +7,20 @@
 #include <memory>
 #include <string>
 
+#include "kernels/linear.h"
+
 namespace cn {
+
+struct Linear;
 
 class LinearHook {
  public:
   virtual ~LinearHook() = default;
   // Returns the layer output given its input and the base output.
   virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) = 0;
+  // The whole layer: by default the base projection, then forward(). A hook that can fuse its
+  // term into the base product (LoRA) overrides this.
+  virtual at::Tensor apply(const Linear& base, const at::Tensor& x);
   // Folds the hook into the base weight (delta W) when it can; false if it cannot.
   virtual bool deltaWeight(at::Tensor& out) { return false; }
 };
@@ -27,10 +34,11 @@ struct Linear {
   int64_t inFeatures() const { return weight.size(1); }
   int64_t outFeatures() const { return weight.size(0); }
 
-  at::Tensor forward(const at::Tensor& x) const {
-    at::Tensor y = at::linear(x, weight, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt);
-    return hook ? hook->forward(x, y) : y;
-  }
+  at::Tensor forward(const at::Tensor& x) const { return hook ? hook->apply(*this, x) : baseForward(x); }
+  // x Wᵀ + b, without the hook.
+  at::Tensor baseForward(const at::Tensor& x) const { return kernels::linear(x, weight, bias); }
 };
+
+inline at::Tensor LinearHook::apply(const Linear& base, const at::Tensor& x) { return forward(x, base.baseForward(x)); }
 
 }  // namespace cn

@@ -34,7 +34,7 @@ class SvdLinear : public LinearHook {
       at::Tensor keep = at::empty(x.sizes(), x.options().device(at::kCPU)).bernoulli_(1.0 - dropout_, gen_).to(x.device());
       h = x * keep / (1.0 - dropout_);
     }
-    at::Tensor down = at::linear(h, a_ * e_);
+    at::Tensor down = kernels::linear(h, a_ * e_);
     const int64_t out = baseOut.size(-1);
     at::Tensor y = at::addmm(baseOut.reshape({-1, out}), down.reshape({-1, down.size(-1)}), b_.t(), 1.0, scale_);
     return y.view(baseOut.sizes());

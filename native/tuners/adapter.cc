@@ -106,12 +106,12 @@ class HoulsbyAdapter : public Tuner {
   }
 
   at::Tensor apply(const Bottleneck& b, const at::Tensor& out) {
-    at::Tensor h = act(at::linear(out, b.downW, b.downB));
+    at::Tensor h = act(kernels::linear(out, b.downW, b.downB));
     if (dropout_ > 0 && training_) {
       at::Tensor keep = at::empty(h.sizes(), h.options().device(at::kCPU)).bernoulli_(1.0 - dropout_, gen_).to(h.device());
       h = h * keep / (1.0 - dropout_);
     }
-    return out + at::linear(h, b.upW, b.upB);
+    return out + kernels::linear(h, b.upW, b.upB);
   }
 };
 

@@ -18,15 +18,18 @@ class LoraLinear : public LinearHook {
   LoraLinear(at::Tensor a, at::Tensor b, double scaling, double dropout, at::Generator gen, const bool* training)
       : a_(std::move(a)), b_(std::move(b)), scaling_(scaling), dropout_(dropout), gen_(std::move(gen)), training_(training) {}
 
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) override {
-    if (merged_) return baseOut;
+  // The base and low-rank products in one autograd node (kernels/linear.h): y = x Wᵀ + b +
+  // s (h Aᵀ) Bᵀ, never the full [out, in] delta.
+  at::Tensor apply(const Linear& base, const at::Tensor& x) override {
+    if (merged_) return base.baseForward(x);
     at::Tensor h = lowrank::inputDropout(x, dropout_, gen_, *training_);
-    // (h Aᵀ) Bᵀ · s added to the base output in one addmm: two thin GEMMs, never the
-    // full [out, in] delta, and no separate scale/add passes over the output.
-    at::Tensor down = at::linear(h, a_);
+    return kernels::loraLinear(x, h, base.weight, base.bias, a_, b_, scaling_);
+  }
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) override {
+    at::Tensor h = lowrank::inputDropout(x, dropout_, gen_, *training_);
+    at::Tensor down = kernels::linear(h, a_);
     const int64_t out = baseOut.size(-1);
-    at::Tensor y = at::addmm(baseOut.reshape({-1, out}), down.reshape({-1, down.size(-1)}), b_.t(), 1.0, scaling_);
-    return y.view(baseOut.sizes());
+    return at::addmm(baseOut.reshape({-1, out}), down.reshape({-1, down.size(-1)}), b_.t(), 1.0, scaling_).view(baseOut.sizes());
   }
   bool deltaWeight(at::Tensor& out) override {
     out = at::mm(b_, a_) * scaling_;

@@ -30,9 +30,9 @@ class MoeLoraLinear : public LinearHook {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) override {
     const int64_t experts = router_.size(0), rank = a_.size(0), out = baseOut.size(-1);
     at::Tensor h = lowrank::inputDropout(x, dropout_, gen_, *training_);
-    at::Tensor down = at::linear(h, a_).reshape({-1, experts, rank / experts});  // [N, E, r/E]
+    at::Tensor down = kernels::linear(h, a_).reshape({-1, experts, rank / experts});  // [N, E, r/E]
     // The router sees the undropped input; softmax in fp32 so bf16 gates still sum to 1.
-    at::Tensor gates = at::softmax(at::linear(x, router_), -1, at::kFloat).to(down.scalar_type());
+    at::Tensor gates = at::softmax(kernels::linear(x, router_), -1, at::kFloat).to(down.scalar_type());
     at::Tensor mixed = (down * gates.reshape({-1, experts, 1})).reshape({-1, rank});
     at::Tensor y = at::addmm(baseOut.reshape({-1, out}), mixed, b_.t(), 1.0, scaling_);
     return y.view(baseOut.sizes());

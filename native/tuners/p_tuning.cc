@@ -98,9 +98,9 @@ class PTuning : public Tuner {
     if (direct_.defined()) return direct_;
     at::Tensor e = param(0);
     if (type_ == "MLP") {
-      at::Tensor h = at::relu(at::linear(e, param(1), param(2)));
-      h = at::relu(at::linear(h, param(3), param(4)));
-      return at::linear(h, param(5), param(6));
+      at::Tensor h = at::relu(kernels::linear(e, param(1), param(2)));
+      h = at::relu(kernels::linear(h, param(3), param(4)));
+      return kernels::linear(h, param(5), param(6));
     }
     // one bidirectional layer at a time, so the dropout between layers draws from our generator
     at::Tensor h = e.unsqueeze(0);  // [1, N, H], batch first
@@ -118,8 +118,8 @@ class PTuning : public Tuner {
     }
     h = h.squeeze(0);
     const size_t m = 1 + 8 * lstmLayers_;
-    h = at::relu(at::linear(h, param(m), param(m + 1)));
-    return at::linear(h, param(m + 2), param(m + 3));
+    h = at::relu(kernels::linear(h, param(m), param(m + 1)));
+    return kernels::linear(h, param(m + 2), param(m + 3));
   }
 
   int64_t n_, hidden_, encoderHidden_, lstmLayers_;

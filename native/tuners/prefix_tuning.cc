@@ -70,8 +70,8 @@ class PrefixTuning : public Tuner {
   std::vector<NamedTensor> adapterState() override {
     if (table_.defined()) return state();
     at::NoGradGuard noGrad;
-    at::Tensor h = at::tanh(at::linear(embedding_, w1_, b1_));
-    return {{"prompt_embeddings", at::linear(h, w2_, b2_)}};
+    at::Tensor h = at::tanh(kernels::linear(embedding_, w1_, b1_));
+    return {{"prompt_embeddings", kernels::linear(h, w2_, b2_)}};
   }
 
   void loadAdapterState(const std::map<std::string, at::Tensor>& saved, const std::string& source) override {
@@ -91,8 +91,8 @@ class PrefixTuning : public Tuner {
       block = table_.narrow(1, layer * 2 * kvDim_, 2 * kvDim_);
     } else {
       // only this layer's rows of the last Linear: the MLP's output, one layer at a time
-      at::Tensor h = at::tanh(at::linear(embedding_, w1_, b1_));
-      block = at::linear(h, w2_.narrow(0, layer * 2 * kvDim_, 2 * kvDim_), b2_.narrow(0, layer * 2 * kvDim_, 2 * kvDim_));
+      at::Tensor h = at::tanh(kernels::linear(embedding_, w1_, b1_));
+      block = kernels::linear(h, w2_.narrow(0, layer * 2 * kvDim_, 2 * kvDim_), b2_.narrow(0, layer * 2 * kvDim_, 2 * kvDim_));
     }
     at::Tensor kv = block.to(dtype_).view({n_, 2, kvHeads_, headDim_}).permute({1, 2, 0, 3});  // [2, Hkv, N, D]
     auto expand = [&](at::Tensor t) { return t.unsqueeze(0).expand({batch, kvHeads_, n_, headDim_}); };

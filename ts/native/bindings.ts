@@ -41,6 +41,8 @@ export interface NativeInfo {
     cudaAvailable: boolean;
     mkl: boolean;
     mkldnn: boolean;
+    /** Which library runs the engine's CPU float32 matrix products: "onednn" (default when libtorch has it) or "aten" (MKL; CN_CPU_GEMM=mkl). */
+    cpuGemm: 'onednn' | 'aten';
     openmp: boolean;
     lapack: boolean;
     config: string;
@@ -48,6 +50,8 @@ export interface NativeInfo {
   };
   devices: { type: 'cpu' | 'cuda'; name: string }[];
   threads: { intraOp: number; interOp: number; physicalCores: number };
+  /** native/core/cpu_allocator.h: "caching" (default) or "system" (CN_CPU_ALLOCATOR=system); bytes held for reuse and the cap (CN_CPU_CACHE_MB). */
+  cpuAllocator: { kind: 'caching' | 'system'; cachedBytes: number; limitBytes: number; hits: number; misses: number };
   build: { napiVersion: number; cuda: boolean; gloo: boolean; compiler: string; cxxStandard: number };
 }
 
@@ -93,10 +97,13 @@ export interface NativeSafetensors {
 }
 
 /** Which implementation of a fused op to run (native/kernels/kernels.h). */
-export type KernelImpl = 'auto' | 'reference' | 'cuda';
+export type KernelImpl = 'auto' | 'reference' | 'cuda' | 'cpu';
 
 export interface KernelOptions {
-  /** 'auto' (default): the CUDA kernel for CUDA tensors it supports, else the libtorch reference. */
+  /**
+   * 'auto' (default): the CUDA kernel for CUDA tensors it supports, the CPU kernel for float32 CPU
+   * tensors, else the libtorch reference. 'cpu' / 'cuda': that kernel or an error saying why not.
+   */
   impl?: KernelImpl;
   /** Moves the inputs there first ('cpu', 'cuda', 'cuda:N'). */
   device?: string;
@@ -126,6 +133,10 @@ export interface NativeKernels {
    * given as [B, S, H, D] and the op runs on the strided view x.transpose(1, 2) (as the decoder does).
    */
   rope(x: NativeTensor, cos: NativeTensor, sin: NativeTensor, options?: KernelOptions & { layout?: 'bhsd' | 'bshd' }): Promise<KernelResult<'x'>>;
+  /** x Wᵀ + b through the engine's CPU GEMM (kernels/gemm.h) when 'auto'/'cpu'; a zero-length bias means none. */
+  linear(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, options?: KernelOptions): Promise<KernelResult<'x' | 'weight' | 'bias'>>;
+  /** x Wᵀ + b + scaling · (x aᵀ) bᵀ, LoRA's fused projection. */
+  loraLinear(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, a: NativeTensor, b: NativeTensor, scaling: number, options?: KernelOptions): Promise<KernelResult<'x' | 'weight' | 'bias' | 'a' | 'b'>>;
 }
 
 export interface NativeBindings {

@@ -1,0 +1,143 @@
+#include "kernels/linear.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "kernels/gemm.h"
+
+namespace cn::kernels {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// custom Functions take defined tensors only: an empty one stands for "none"
+at::Tensor orEmpty(const at::Tensor& t, const at::Tensor& like) { return t.defined() ? t : at::empty({0}, like.options()); }
+bool present(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
+
+at::Tensor rows(const at::Tensor& t) { return t.reshape({-1, t.size(-1)}); }
+
+// y [N, out] = x Wᵀ (+ b)
+at::Tensor baseProduct(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!present(bias)) return gemm(x2, weight.t());
+  // A fresh buffer: bias.expand(...).contiguous() would be the bias itself for one row.
+  at::Tensor y = at::empty({x2.size(0), weight.size(0)}, x2.options());
+  y.copy_(bias.expand({x2.size(0), weight.size(0)}));
+  gemmInto(y, x2, weight.t(), 1.0, 1.0);
+  return y;
+}
+
+std::vector<int64_t> outShape(const at::Tensor& x, int64_t out) {
+  std::vector<int64_t> s(x.sizes().begin(), x.sizes().end());
+  s.back() = out;
+  return s;
+}
+
+struct LinearFunction : public torch::autograd::Function<LinearFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+    at::Tensor x2 = rows(x);
+    ctx->save_for_backward({x2, weight});
+    ctx->saved_data["shape"] = x.sizes();
+    return baseProduct(x2, weight, bias).view(outShape(x, weight.size(0)));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor& x2 = saved[0];
+    const at::Tensor& weight = saved[1];
+    at::Tensor g = rows(grads[0]).contiguous();
+    at::Tensor dx, dw, db;
+    if (ctx->needs_input_grad(0)) dx = gemm(g, weight).view(ctx->saved_data["shape"].toIntVector());
+    if (ctx->needs_input_grad(1)) dw = gemm(g.t(), x2);
+    if (ctx->needs_input_grad(2)) db = g.sum(0);
+    return {dx, dw, db};
+  }
+};
+
+struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction> {
+  // h empty: the low-rank branch reads x.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h, const at::Tensor& weight,
+                            const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, double scaling) {
+    at::Tensor x2 = rows(x);
+    at::Tensor h2 = present(h) ? rows(h) : x2;
+    at::Tensor y = baseProduct(x2, weight, bias);
+    at::Tensor down = gemm(h2, a.t());  // [N, r]
+    gemmInto(y, down, b.t(), 1.0, scaling);
+    ctx->save_for_backward({x2, present(h) ? h2 : at::empty({0}, x.options()), weight, a, b, down});
+    ctx->saved_data["shape"] = x.sizes();
+    ctx->saved_data["scaling"] = scaling;
+    return y.view(outShape(x, weight.size(0)));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor& x2 = saved[0];
+    const bool separateH = present(saved[1]);
+    const at::Tensor& h2 = separateH ? saved[1] : x2;
+    const at::Tensor &weight = saved[2], &a = saved[3], &b = saved[4], &down = saved[5];
+    const double s = ctx->saved_data["scaling"].toDouble();
+    const auto shape = ctx->saved_data["shape"].toIntVector();
+    at::Tensor g = rows(grads[0]).contiguous();
+    at::Tensor dx, dh, dw, db, da, dbB;
+    const bool wantLow = ctx->needs_input_grad(4) || ctx->needs_input_grad(5) || ctx->needs_input_grad(0) || ctx->needs_input_grad(1);
+    at::Tensor dDown;
+    if (wantLow) {
+      dDown = at::empty({g.size(0), a.size(0)}, g.options());
+      gemmInto(dDown, g, b, 0.0, s);  // s · g B   [N, r]
+    }
+    if (ctx->needs_input_grad(5)) {
+      dbB = at::empty(b.sizes(), b.options());
+      gemmInto(dbB, g.t(), down, 0.0, s);  // s · gᵀ (h Aᵀ)
+    }
+    if (ctx->needs_input_grad(4)) da = gemm(dDown.t(), h2);
+    if (ctx->needs_input_grad(0)) {
+      dx = gemm(g, weight);
+      if (!separateH) gemmInto(dx, dDown, a, 1.0, 1.0);  // + (s g B) A
+      dx = dx.view(shape);
+    }
+    if (separateH && ctx->needs_input_grad(1)) dh = gemm(dDown, a).view(shape);
+    if (ctx->needs_input_grad(2)) dw = gemm(g.t(), x2);
+    if (ctx->needs_input_grad(3)) db = g.sum(0);
+    return {dx, dh, dw, db, da, dbB, at::Tensor()};
+  }
+};
+
+// Auto: the Functions when oneDNN runs the products (otherwise at::linear is as fast); Cpu: the
+// Functions for any float32 CPU input (their products then go to ATen), else an error.
+bool fastPath(Impl impl, const at::Tensor& x, const at::Tensor& weight) {
+  if (impl == Impl::Reference || impl == Impl::Cuda) return false;
+  std::string problem;
+  if (!x.device().is_cpu() || !weight.device().is_cpu()) problem = "CPU tensors only";
+  else if (x.scalar_type() != at::kFloat || weight.scalar_type() != at::kFloat) problem = "float32 only";
+  else if (x.dim() < 1 || x.numel() == 0) problem = "x must be non-empty";
+  if (impl == Impl::Cpu) return chooseCpu(impl, "linear", x, problem);
+  return problem.empty() && cpuGemmBackend() == GemmBackend::OneDnn;
+}
+
+}  // namespace
+
+at::Tensor linearReference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  return at::linear(x, weight, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt);
+}
+
+at::Tensor loraLinearReference(const at::Tensor& x, const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias,
+                               const at::Tensor& a, const at::Tensor& b, double scaling) {
+  at::Tensor base = linearReference(x, weight, bias);
+  at::Tensor down = at::linear(h.defined() ? h : x, a);
+  const int64_t out = base.size(-1);
+  return at::addmm(base.reshape({-1, out}), down.reshape({-1, down.size(-1)}), b.t(), 1.0, scaling).view(base.sizes());
+}
+
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, Impl impl) {
+  if (!fastPath(impl, x, weight)) return linearReference(x, weight, bias);
+  return LinearFunction::apply(x, weight, orEmpty(bias, weight));
+}
+
+at::Tensor loraLinear(const at::Tensor& x, const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias,
+                      const at::Tensor& a, const at::Tensor& b, double scaling, Impl impl) {
+  if (!fastPath(impl, x, weight) || a.scalar_type() != at::kFloat || b.scalar_type() != at::kFloat) return loraLinearReference(x, h, weight, bias, a, b, scaling);
+  const bool sameInput = !h.defined() || h.is_same(x);
+  return LoraLinearFunction::apply(x, sameInput ? at::empty({0}, x.options()) : h, weight, orEmpty(bias, weight), a, b, scaling);
+}
+
+}  // namespace cn::kernels
