@@ -138,6 +138,53 @@ describe('distributed', function () {
     }
   });
 
+  it('resumes a stream after a worker is killed mid-task (launch --max-restarts 1): the same matrix, answers and adapters as the uninterrupted run', async function () {
+    this.timeout(120_000);
+    const root = tmpDir('ddp-restart');
+    const base = makeTinyStream(root);
+    // Three tasks, a native CL method, ZeRO-2 and dropout (each rank's own stream, restored on resume);
+    // a trainer checkpoint after every step.
+    const cfg = (output: string) => ({
+      ...base,
+      tuner: { type: 'lora' as const, r: 4, alpha: 8, dropout: 0.1 },
+      methods: [{ name: 'agem' as const, memoryPerTask: 3, referenceBatch: 2 }],
+      training: { ...base.training, batchSize: 2, checkpointEvery: 1, zeroStage: 2 as const },
+      generation: { ...base.generation, batchSize: 2 },
+      output,
+    });
+    const runUnder = (output: string, launchArgs: string[], env: NodeJS.ProcessEnv = {}) => {
+      fs.writeFileSync(path.join(root, `${output}.json`), JSON.stringify(cfg(output)));
+      return startLaunch(['--nproc-per-node', '2', ...launchArgs, '--', process.execPath, '--import', 'tsx', '--import', path.join(ROOT, 'test', 'helpers', 'kill-once.ts'), MAIN_TS, 'run', path.join(root, `${output}.json`), '--json'], { OMP_NUM_THREADS: '1', ...env }).done;
+    };
+    const plain = await runUnder('plain', []);
+    expect(plain.code, plain.stderr).to.equal(0);
+    // Rank 1 dies once rank 0 has written task two's first trainer checkpoint.
+    const seedDir = (output: string) => path.join(root, output, fs.readdirSync(path.join(root, output)).find((d) => fs.existsSync(path.join(root, output, d, 'seed-1')))!, 'seed-1');
+    const trainerState = (output: string) => path.join(seedDir(output), 'task-2-two', 'trainer', 'trainer-state.safetensors');
+    const killWhen = trainerState('plain').replace(`${path.sep}plain${path.sep}`, `${path.sep}restarted${path.sep}`);
+    const restarted = await runUnder('restarted', ['--max-restarts', '1'], { KILL_WHEN_EXISTS: killWhen });
+    expect(restarted.code, restarted.stderr).to.equal(0);
+    expect(restarted.stderr).to.match(/rank 1 .* failed: killed by SIGKILL/);
+    // The second attempt resumed after task one, and inside task two's training (not from its step 0).
+    const events = (byRank(restarted.stdout).get(0) ?? []).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const resumeAt = events.findIndex((e) => e.event === 'resume');
+    expect(resumeAt, restarted.stdout).to.be.above(-1);
+    expect(events[resumeAt].fromRow).to.equal(1);
+    const firstStep = events.slice(resumeAt).find((e) => e.event === 'train' && e.task === 'two');
+    expect(firstStep, restarted.stdout).to.not.equal(undefined);
+    expect(firstStep.progress.step).to.be.above(1);
+    const results = (output: string) => JSON.parse(fs.readFileSync(path.join(root, output, 'results.json'), 'utf8')).methods[0].seeds[0];
+    const [a, b] = [results('plain'), results('restarted')];
+    expect(b.matrix).to.deep.equal(a.matrix);
+    expect(b.matrices).to.deep.equal(a.matrices);
+    const answers = (seed: { rows: { evaluations: { samples: { answer: string }[] }[] }[] }) => seed.rows.map((r) => r.evaluations.map((e) => e.samples.map((x) => x.answer)));
+    expect(answers(b)).to.deep.equal(answers(a));
+    for (const task of ['task-1-one', 'task-2-two', 'task-3-three']) {
+      const file = (output: string) => path.join(seedDir(output), task, 'adapter', 'adapter_model.safetensors');
+      expect(fs.readFileSync(file('restarted')).equals(fs.readFileSync(file('plain'))), task).to.equal(true);
+    }
+  });
+
   it('resumes a 2-rank dropout run after a kill (launch --max-restarts 1) bit-identically: each rank restores its own dropout stream', async () => {
     const dir = tmpDir('ddp-dropout-resume');
     const run = (who: string, launchArgs: string[], env: NodeJS.ProcessEnv = {}) =>
