@@ -203,6 +203,7 @@ describe('distributed', function () {
     const read = (who: string, k: number) => JSON.parse(fs.readFileSync(path.join(dir, `${who}.rank${k}.json`), 'utf8'));
     for (const k of [0, 1]) {
       const [a, b] = [read('plain', k), read('resumed', k)];
+      if (process.env.DDP_PRINT) console.log(`dropout run resumed at step ${b.summary.resumedFromStep} of 12 (rank ${k})`);
       expect(b.summary.resumedFromStep, `rank ${k}`).to.be.within(1, 11);
       expect(b.summary.steps).to.equal(a.summary.steps);
       expect(b.state, `rank ${k}`).to.deep.equal(a.state);
@@ -246,6 +247,7 @@ describe('distributed', function () {
     const killed = await launched(2, { zeroStage: 2, checkpointDir: twoToOne }, { DDP_KILL_AT: '14' });
     expect(killed.code, killed.stderr).to.equal(137);
     const finished = await single({ checkpointDir: twoToOne });
+    if (process.env.DDP_PRINT) console.log(`2 → 1 resumed task 1 at step ${finished.summary.resumedFromStep} of 8`);
     expect(finished.summary.resumedFromStep).to.be.within(1, 7);
     expect(maxDiff(finished.state)).to.be.at.most(1e-5);
     // One process writes them and dies; 2 ranks with ZeRO-1 finish.
@@ -256,6 +258,7 @@ describe('distributed', function () {
     expect(two.code, two.stderr).to.equal(0);
     for (const k of [0, 1]) {
       const r = JSON.parse(fs.readFileSync(path.join(dir, `n2.rank${k}.json`), 'utf8'));
+      if (process.env.DDP_PRINT) console.log(`1 → 2 resumed task 1 at step ${r.summary.resumedFromStep} of 8 (rank ${k})`);
       expect(r.summary.resumedFromStep, `rank ${k}`).to.be.within(1, 7);
       expect(maxDiff(r.state), `rank ${k}`).to.be.at.most(1e-5);
     }
