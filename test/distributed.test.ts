@@ -10,8 +10,8 @@ import path from 'node:path';
 
 import { spawn } from 'node:child_process';
 
-import { DistributedError, Model, ProcessGroup, loadSafetensors, parseStreamConfig, runStream, type MethodConfigInput, type TunerOptions } from '../ts/index';
-import { DDP_SPEC, trainTasks } from './helpers/ddp-data';
+import { ConfigError, DistributedError, Model, ProcessGroup, Trainer, loadSafetensors, parseStreamConfig, runStream, type MethodConfigInput, type TunerOptions } from '../ts/index';
+import { DDP_EXAMPLES, DDP_SPEC, trainTasks } from './helpers/ddp-data';
 import { byRank, freePort, killStarted, MAIN_TS, startLaunch } from './helpers/launch';
 import { makeTinyStream } from './helpers/tiny-stream';
 import { ROOT, tmpDir } from './helpers/run';
@@ -138,6 +138,132 @@ describe('distributed', function () {
     }
   });
 
+  it('resumes a stream after a worker is killed mid-task (launch --max-restarts 1): the same matrix, answers and adapters as the uninterrupted run', async function () {
+    this.timeout(120_000);
+    const root = tmpDir('ddp-restart');
+    const base = makeTinyStream(root);
+    // Three tasks, a native CL method, ZeRO-2 and dropout (each rank's own stream, restored on resume);
+    // a trainer checkpoint after every step.
+    const cfg = (output: string) => ({
+      ...base,
+      tuner: { type: 'lora' as const, r: 4, alpha: 8, dropout: 0.1 },
+      methods: [{ name: 'agem' as const, memoryPerTask: 3, referenceBatch: 2 }],
+      training: { ...base.training, batchSize: 2, checkpointEvery: 1, zeroStage: 2 as const },
+      generation: { ...base.generation, batchSize: 2 },
+      output,
+    });
+    const runUnder = (output: string, launchArgs: string[], env: NodeJS.ProcessEnv = {}) => {
+      fs.writeFileSync(path.join(root, `${output}.json`), JSON.stringify(cfg(output)));
+      return startLaunch(['--nproc-per-node', '2', ...launchArgs, '--', process.execPath, '--import', 'tsx', '--import', path.join(ROOT, 'test', 'helpers', 'kill-once.ts'), MAIN_TS, 'run', path.join(root, `${output}.json`), '--json'], { OMP_NUM_THREADS: '1', ...env }).done;
+    };
+    const plain = await runUnder('plain', []);
+    expect(plain.code, plain.stderr).to.equal(0);
+    // Rank 1 dies once rank 0 has written task two's first trainer checkpoint.
+    const seedDir = (output: string) => path.join(root, output, fs.readdirSync(path.join(root, output)).find((d) => fs.existsSync(path.join(root, output, d, 'seed-1')))!, 'seed-1');
+    const trainerState = (output: string) => path.join(seedDir(output), 'task-2-two', 'trainer', 'trainer-state.safetensors');
+    const killWhen = trainerState('plain').replace(`${path.sep}plain${path.sep}`, `${path.sep}restarted${path.sep}`);
+    const restarted = await runUnder('restarted', ['--max-restarts', '1'], { KILL_WHEN_EXISTS: killWhen });
+    expect(restarted.code, restarted.stderr).to.equal(0);
+    expect(restarted.stderr).to.match(/rank 1 .* failed: killed by SIGKILL/);
+    // The second attempt resumed after task one, and inside task two's training (not from its step 0).
+    const events = (byRank(restarted.stdout).get(0) ?? []).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const resumeAt = events.findIndex((e) => e.event === 'resume');
+    expect(resumeAt, restarted.stdout).to.be.above(-1);
+    expect(events[resumeAt].fromRow).to.equal(1);
+    const firstStep = events.slice(resumeAt).find((e) => e.event === 'train' && e.task === 'two');
+    expect(firstStep, restarted.stdout).to.not.equal(undefined);
+    expect(firstStep.progress.step).to.be.above(1);
+    const results = (output: string) => JSON.parse(fs.readFileSync(path.join(root, output, 'results.json'), 'utf8')).methods[0].seeds[0];
+    const [a, b] = [results('plain'), results('restarted')];
+    expect(b.matrix).to.deep.equal(a.matrix);
+    expect(b.matrices).to.deep.equal(a.matrices);
+    const answers = (seed: { rows: { evaluations: { samples: { answer: string }[] }[] }[] }) => seed.rows.map((r) => r.evaluations.map((e) => e.samples.map((x) => x.answer)));
+    expect(answers(b)).to.deep.equal(answers(a));
+    for (const task of ['task-1-one', 'task-2-two', 'task-3-three']) {
+      const file = (output: string) => path.join(seedDir(output), task, 'adapter', 'adapter_model.safetensors');
+      expect(fs.readFileSync(file('restarted')).equals(fs.readFileSync(file('plain'))), task).to.equal(true);
+    }
+  });
+
+  it('resumes a 2-rank dropout run after a kill (launch --max-restarts 1) bit-identically: each rank restores its own dropout stream', async () => {
+    const dir = tmpDir('ddp-dropout-resume');
+    const run = (who: string, launchArgs: string[], env: NodeJS.ProcessEnv = {}) =>
+      startLaunch(['--nproc-per-node', '2', ...launchArgs, '--', ...worker('train')], {
+        OMP_NUM_THREADS: '1',
+        DDP_OPTIONS: JSON.stringify({ epochs: 4, batchSize: 2, learningRate: 1e-2, seed: 3, checkpointDir: path.join(dir, `${who}-ckpt`), checkpointEvery: 1, resume: true }),
+        DDP_OUT: path.join(dir, who),
+        DDP_DROPOUT: '0.3',
+        ...env,
+      }).done;
+    const plain = await run('plain', []);
+    expect(plain.code, plain.stderr).to.equal(0);
+    // rank 1 kills itself at its 3rd step (of 12); the group restarts and resumes
+    const resumed = await run('resumed', ['--max-restarts', '1'], { DDP_KILL_AT: '3' });
+    expect(resumed.code, resumed.stderr).to.equal(0);
+    const read = (who: string, k: number) => JSON.parse(fs.readFileSync(path.join(dir, `${who}.rank${k}.json`), 'utf8'));
+    for (const k of [0, 1]) {
+      const [a, b] = [read('plain', k), read('resumed', k)];
+      if (process.env.DDP_PRINT) console.log(`dropout run resumed at step ${b.summary.resumedFromStep} of 12 (rank ${k})`);
+      expect(b.summary.resumedFromStep, `rank ${k}`).to.be.within(1, 11);
+      expect(b.summary.steps).to.equal(a.summary.steps);
+      expect(b.state, `rank ${k}`).to.deep.equal(a.state);
+      // the steps after the resume drew the same dropout masks: the same losses, bit for bit
+      expect(b.losses).to.deep.equal(a.losses.slice(a.losses.length - b.losses.length));
+    }
+  });
+
+  it('resumes ZeRO checkpoints across world sizes: 2 ranks (ZeRO-2) → 1 process, and 1 process → 2 ranks (ZeRO-1), mid-task with CIA, as the uninterrupted run', async () => {
+    const dir = tmpDir('ddp-world');
+    // 12 steps on task 0, 8 on task 1; the kill comes at task 1's 2nd step (after its 1st checkpoint)
+    const options = { epochs: 4, learningRate: 1e-2, lrScheduler: 'linear' as const, warmupSteps: 1, maxGradNorm: 0.5, seed: 7, checkpointEvery: 1, resume: true };
+    const method: MethodConfigInput = { name: 'cia', c: 0.01 };
+    const single = async (extra: object) => {
+      const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
+      try {
+        model.addAdapter(LORA);
+        const { summary } = await trainTasks(model, { ...options, batchSize: 4, ...extra }, method);
+        return { summary, state: Object.fromEntries(Object.entries(model.native.tunerState()).map(([k, t]) => [k, Array.from(t.toArray() as Float32Array)])) };
+      } finally {
+        await model.dispose();
+      }
+    };
+    const launched = (nproc: number, extra: object, env: NodeJS.ProcessEnv) =>
+      startLaunch(['--nproc-per-node', String(nproc), '--', ...worker('train')], {
+        OMP_NUM_THREADS: '1',
+        DDP_OPTIONS: JSON.stringify({ ...options, batchSize: 4 / nproc, ...extra }),
+        DDP_METHOD: JSON.stringify(method),
+        DDP_TUNER: JSON.stringify(LORA),
+        DDP_OUT: path.join(dir, `n${nproc}`),
+        ...env,
+      }).done;
+    const want = (await single({})).state;
+    const maxDiff = (got: Record<string, number[]>) => {
+      let d = 0;
+      for (const [k, w] of Object.entries(want)) got[k].forEach((x, i) => (d = Math.max(d, Math.abs(x - w[i]))));
+      return d;
+    };
+    // 2 ranks with ZeRO-2 write the checkpoints and die; one process finishes from them.
+    const twoToOne = path.join(dir, 'two-to-one');
+    const killed = await launched(2, { zeroStage: 2, checkpointDir: twoToOne }, { DDP_KILL_AT: '14' });
+    expect(killed.code, killed.stderr).to.equal(137);
+    const finished = await single({ checkpointDir: twoToOne });
+    if (process.env.DDP_PRINT) console.log(`2 → 1 resumed task 1 at step ${finished.summary.resumedFromStep} of 8`);
+    expect(finished.summary.resumedFromStep).to.be.within(1, 7);
+    expect(maxDiff(finished.state)).to.be.at.most(1e-5);
+    // One process writes them and dies; 2 ranks with ZeRO-1 finish.
+    const oneToTwo = path.join(dir, 'one-to-two');
+    const killed1 = await launched(1, { checkpointDir: oneToTwo }, { DDP_KILL_AT: '14', DDP_KILL_RANK: '0' });
+    expect(killed1.code, killed1.stderr).to.equal(137);
+    const two = await launched(2, { zeroStage: 1, checkpointDir: oneToTwo }, {});
+    expect(two.code, two.stderr).to.equal(0);
+    for (const k of [0, 1]) {
+      const r = JSON.parse(fs.readFileSync(path.join(dir, `n2.rank${k}.json`), 'utf8'));
+      if (process.env.DDP_PRINT) console.log(`1 → 2 resumed task 1 at step ${r.summary.resumedFromStep} of 8 (rank ${k})`);
+      expect(r.summary.resumedFromStep, `rank ${k}`).to.be.within(1, 7);
+      expect(maxDiff(r.state), `rank ${k}`).to.be.at.most(1e-5);
+    }
+  });
+
   /** 2 ranks × batch 2 (launched) against 1 process × batch 4 (here): the trainable parameters after training. */
   const LORA: TunerOptions = { type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 };
   async function compareWithOneProcess(method?: MethodConfigInput, extra: Record<string, number | boolean> = {}, checkpoints = false, tuner: TunerOptions = LORA) {
@@ -184,7 +310,10 @@ describe('distributed', function () {
         // Rank 0's checkpoint (optimizer shards gathered under ZeRO) holds what one process's holds.
         const file = (who: string) => path.join(dir, `${who}-ckpt`, 'trainer-state.safetensors');
         const [a, b] = [await loadSafetensors(file('ddp')), await loadSafetensors(file('single'))];
-        expect(Object.keys(a).sort()).to.deep.equal(Object.keys(b).sort());
+        // ... plus rank 1's own dropout generator state (rng.<i>.rank1)
+        const perRank = (k: string) => /^rng\.\d+\.rank\d+$/.test(k);
+        expect(Object.keys(a).filter((k) => !perRank(k)).sort()).to.deep.equal(Object.keys(b).sort());
+        expect(Object.keys(a).filter(perRank)).to.deep.equal(Object.keys(b).filter((k) => k.startsWith('rng.')).map((k) => `${k}.rank1`));
         let ckptDiff = 0;
         for (const k of Object.keys(b).filter((k) => k.startsWith('optimizer.') || k.startsWith('tuner.'))) {
           const x = a[k].toArray() as Float32Array;
@@ -223,6 +352,125 @@ describe('distributed', function () {
 
   it('shards the optimizer state (zeroStage 1) and still matches 1 process, checkpoint included', async () => {
     await compareWithOneProcess(undefined, { zeroStage: 1 }, true);
+  });
+
+  it('trains every CL method at every ZeRO stage (0, 1, 2) across a task boundary to the parameters of 1 process (max abs diff ≤ 1e-5)', async function () {
+    this.timeout(120_000);
+    const dir = tmpDir('ddp-zero');
+    // Accumulation, clipping (the global norm: under ZeRO-2 from the owned shards), a schedule
+    // and an uneven last micro-batch, as above; two tasks, the method's end of each task included.
+    const options = { epochs: 3, gradientAccumulation: 2, learningRate: 1e-2, lrScheduler: 'linear' as const, warmupSteps: 1, maxGradNorm: 0.5, seed: 7 };
+    const methods: MethodConfigInput[] = [
+      { name: 'replay', perTask: 3 },
+      { name: 'lwf', alpha: 1, temperature: 2 },
+      { name: 'ewc', lambda: 50, samples: 4 },
+      { name: 'gem', memoryPerTask: 5, margin: 0 },
+      { name: 'agem', memoryPerTask: 4, referenceBatch: 3 },
+      { name: 'cia', c: 0.01 },
+    ];
+    const ADALORA: TunerOptions = { type: 'adalora', initR: 4, targetR: 2, alpha: 8, tinit: 1, tfinal: 1, deltaT: 1, totalStep: 6 };
+    type Config = { id: string; ref: string; options: Record<string, unknown>; method?: MethodConfigInput; tuner?: TunerOptions };
+    const configs: Config[] = methods.flatMap((method) => [0, 1, 2].map((zeroStage) => ({ id: `${method.name}/zero${zeroStage}`, ref: method.name, options: { ...options, batchSize: 2, zeroStage }, method })));
+    // ZeRO-2 with tiny buckets (several reduce-scatters per step, parts of every size, some empty),
+    // and with AdaLoRA, whose rank allocator reads every gradient after the step.
+    configs.push({ id: 'plain/zero2/buckets', ref: 'plain', options: { ...options, batchSize: 2, zeroStage: 2, ddpBucketMb: 0.002 } });
+    configs.push({ id: 'adalora/zero2', ref: 'adalora', options: { ...options, batchSize: 2, zeroStage: 2 }, tuner: ADALORA });
+    const t0 = Date.now();
+    const r = await startLaunch(['--nproc-per-node', '2', '--', ...worker('train-matrix')], {
+      OMP_NUM_THREADS: '1',
+      DDP_CONFIGS: JSON.stringify(configs),
+      DDP_OUT: path.join(dir, 'ddp'),
+    }).done;
+    expect(r.code, r.stderr).to.equal(0);
+    const launched = Date.now() - t0;
+    const ranks = [0, 1].map((k) => JSON.parse(fs.readFileSync(path.join(dir, `ddp.rank${k}.json`), 'utf8')) as Record<string, { summary: { steps: number; tokens: number }; losses: number[]; state: Record<string, number[]> }>);
+    // One process × batch 4 (the ZeRO stage means nothing there), once per method.
+    const refs = new Map<string, { state: Record<string, Float32Array>; losses: number[]; steps: number }>();
+    const refOf = async (c: Config) => {
+      if (refs.has(c.ref)) return refs.get(c.ref)!;
+      const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
+      try {
+        model.addAdapter(c.tuner ?? LORA);
+        const { losses, summary } = await trainTasks(model, { ...options, batchSize: 4 }, c.method);
+        const state = Object.fromEntries(Object.entries(model.native.tunerState()).map(([k, t]) => [k, t.toArray() as Float32Array]));
+        refs.set(c.ref, { state, losses, steps: summary.steps });
+        return refs.get(c.ref)!;
+      } finally {
+        await model.dispose();
+      }
+    };
+    const report: string[] = [];
+    for (const c of configs) {
+      const want = await refOf(c);
+      let maxDiff = 0;
+      let maxValue = 0;
+      for (const rank of ranks) {
+        const got = rank[c.id];
+        expect(got.summary.steps, c.id).to.equal(want.steps);
+        expect(got.losses, c.id).to.have.length(want.losses.length);
+        got.losses.forEach((l, i) => expect(l, `${c.id} loss ${i}`).to.be.closeTo(want.losses[i], 1e-5));
+        for (const [name, w] of Object.entries(want.state)) {
+          const g = got.state[name];
+          expect(g, `${c.id} ${name}`).to.have.length(w.length);
+          for (let i = 0; i < w.length; ++i) {
+            maxDiff = Math.max(maxDiff, Math.abs(g[i] - w[i]));
+            maxValue = Math.max(maxValue, Math.abs(w[i]));
+          }
+        }
+      }
+      report.push(`${c.id}: ${maxDiff.toExponential(1)}`);
+      // What each rank held: ZeRO-1 and 2 shard the AdamW moments, ZeRO-2 the gradients too (the
+      // shards add up to the whole; every rank owns some).
+      const stage = c.options.zeroStage as number;
+      const held = ranks.map((rank) => rank[c.id].summary as unknown as { gradientElements: number; optimizerElements: number });
+      // LoRA's state is its parameters; AdaLoRA's has buffers too (then: what the shards add up to)
+      const trainable = c.tuner ? (held[0].optimizerElements + held[1].optimizerElements) / 2 : Object.values(want.state).reduce((n, t) => n + t.length, 0);
+      for (const h of held) {
+        if (stage === 2) expect(h.gradientElements, c.id).to.equal(h.optimizerElements / 2).and.be.above(0).and.below(trainable);
+        else expect(h.gradientElements, c.id).to.equal(trainable);
+        if (stage >= 1) expect(h.optimizerElements, c.id).to.be.above(0).and.below(2 * trainable);
+        else expect(h.optimizerElements, c.id).to.equal(2 * trainable);
+      }
+      if (stage === 2) expect(held[0].gradientElements + held[1].gradientElements, c.id).to.equal(trainable);
+      if (stage >= 1) expect(held[0].optimizerElements + held[1].optimizerElements, c.id).to.equal(2 * trainable);
+      expect(maxValue, c.id).to.be.above(1e-3);
+      expect(maxDiff, c.id).to.be.at.most(1e-5);
+      // the ranks agree bit for bit (every rank ends with the owners' parameters)
+      expect(ranks[0][c.id].state, c.id).to.deep.equal(ranks[1][c.id].state);
+    }
+    // Not vacuous: every method's parameters differ from plain sequential fine-tuning's.
+    const seqft = await refOf({ id: 'seqft', ref: 'seqft', options: {}, method: { name: 'seqft' } });
+    for (const m of methods) {
+      let d = 0;
+      for (const [name, w] of Object.entries(seqft.state)) refs.get(m.name)!.state[name].forEach((x, i) => (d = Math.max(d, Math.abs(x - w[i]))));
+      report.push(`${m.name} vs seqft: ${d.toExponential(1)}`);
+      expect(d, m.name).to.be.above(1e-4);
+    }
+    if (process.env.DDP_PRINT) console.log(`launched ${launched} ms; max abs diff per config: ${report.join(', ')}`);
+  });
+
+  it('refuses a zeroStage other than 0, 1 or 2 with ConfigError naming the field (Trainer options, stream config, native options)', async () => {
+    for (const zeroStage of [3, -1, 1.5, '2']) {
+      expect(() => new Trainer({} as Model, { zeroStage } as never), String(zeroStage)).to.throw(ConfigError).with.property('field', 'zeroStage');
+    }
+    expect(() => parseStreamConfig({ name: 'x', model: 'm', tasks: [{ name: 't', train: 'a.jsonl', test: 'b.jsonl' }], training: { zeroStage: 3 } } as never, 'cfg.json'))
+      .to.throw(ConfigError)
+      .that.satisfies((e: ConfigError) => e.field === 'training.zeroStage' && /must be 0, 1 or 2/.test(e.message));
+    const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
+    try {
+      model.addAdapter(LORA);
+      let caught: unknown;
+      try {
+        await model.native.train(DDP_EXAMPLES, { zeroStage: 3 as never });
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught).to.be.instanceOf(ConfigError);
+      expect(caught).to.have.property('field', 'zeroStage');
+      expect((caught as Error).message).to.match(/zeroStage must be 0, 1 or 2/);
+    } finally {
+      await model.dispose();
+    }
   });
 
   it('refuses, on every rank, a fit whose ranks were given different options or tuners (never a gloo size mismatch)', async () => {

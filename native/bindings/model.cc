@@ -317,6 +317,8 @@ class Model : public Napi::ObjectWrap<Model> {
             o.Set("seconds", r.seconds);
             o.Set("finalLoss", r.finalLoss);
             o.Set("meanLoss", r.meanLoss);
+            o.Set("gradientElements", static_cast<double>(r.gradientElements));
+            o.Set("optimizerElements", static_cast<double>(r.optimizerElements));
             return o;
           },
           {Value()}, sink);

@@ -4,8 +4,8 @@
 
 namespace cn {
 
-GradientSync::GradientSync(std::shared_ptr<ProcessGroup> group, std::vector<NamedTensor> params, int64_t bucketBytes)
-    : group_(std::move(group)), params_(std::move(params)) {
+GradientSync::GradientSync(std::shared_ptr<ProcessGroup> group, std::vector<NamedTensor> params, int64_t bucketBytes, std::vector<int> owners)
+    : group_(std::move(group)), params_(std::move(params)), owners_(std::move(owners)) {
   where_.resize(params_.size());
   // Reverse order: the last layers' gradients are the first to be ready.
   int64_t bytes = 0;
@@ -17,14 +17,27 @@ GradientSync::GradientSync(std::shared_ptr<ProcessGroup> group, std::vector<Name
     }
     Bucket& b = buckets_.back();
     where_[k] = {buckets_.size() - 1, b.params.size()};
-    b.offsets.push_back(bytes / 4);
     b.params.push_back(k);
     bytes += p.numel() * 4;
   }
+  const int world = group_->size();
   for (Bucket& b : buckets_) {
+    // Offsets within the bucket: in order, or under ZeRO-2 grouped by owner rank (each rank's part
+    // contiguous, as reduce_scatter takes it).
+    b.offsets.assign(b.params.size(), 0);
+    b.segment.assign(world + 1, 0);
     int64_t n = 0;
-    for (size_t k : b.params) n += params_[k].tensor.numel();
-    b.flat = at::zeros({n}, at::kFloat);
+    for (int r = 0; r < (owners_.empty() ? 1 : world); ++r) {
+      b.segment[r] = n;
+      for (size_t s = 0; s < b.params.size(); ++s) {
+        if (!owners_.empty() && owners_[b.params[s]] != r) continue;
+        b.offsets[s] = n;
+        n += params_[b.params[s]].tensor.numel();
+      }
+    }
+    for (int r = owners_.empty() ? 1 : world; r <= world; ++r) b.segment[r] = n;
+    b.numel = n;
+    if (owners_.empty()) b.flat = at::zeros({n}, at::kFloat);
     b.has.assign(b.params.size(), false);
   }
   reset();
@@ -100,7 +113,7 @@ void GradientSync::onGradient(size_t k, const at::Tensor& incoming) {
   }
   at::NoGradGuard noGrad;
   const at::Tensor& p = params_[k].tensor;
-  at::Tensor dst = b.flat.narrow(0, b.offsets[slot], p.numel());
+  at::Tensor dst = flatOf(b).narrow(0, b.offsets[slot], p.numel());
   // The hook sees what is about to be accumulated; .grad holds the earlier micro-steps' part.
   const at::Tensor& acc = p.grad();
   if (acc.defined()) dst.copy_((acc.reshape(-1).to(at::kFloat) + incoming.reshape(-1).to(at::kFloat)));
@@ -112,8 +125,21 @@ void GradientSync::onGradient(size_t k, const at::Tensor& incoming) {
   launchReady();
 }
 
+at::Tensor& GradientSync::flatOf(Bucket& b) {
+  if (!b.flat.defined()) b.flat = at::empty({b.numel}, at::kFloat);
+  return b.flat;
+}
+
 void GradientSync::launch(Bucket& b) {
-  b.pending.emplace(group_->allReduceSumAsync(b.flat, "gradient all-reduce"));
+  if (owners_.empty()) {
+    b.pending.emplace(group_->allReduceSumAsync(b.flat, "gradient all-reduce"));
+    return;
+  }
+  std::vector<at::Tensor> parts;
+  for (int r = 0; r < group_->size(); ++r) parts.push_back(b.flat.narrow(0, b.segment[r], b.segment[r + 1] - b.segment[r]));
+  const int me = group_->rank();
+  b.mine = at::empty({b.segment[me + 1] - b.segment[me]}, at::kFloat);
+  b.pending.emplace(group_->reduceScatterSumAsync(std::move(parts), b.mine, "gradient reduce-scatter"));
 }
 
 void GradientSync::launchReady() {
@@ -134,7 +160,7 @@ void GradientSync::finish(at::Tensor stats) {
       for (size_t s = 0; s < b.params.size(); ++s) {
         if (b.has[s]) continue;
         const at::Tensor& p = params_[b.params[s]].tensor;
-        at::Tensor dst = b.flat.narrow(0, b.offsets[s], p.numel());
+        at::Tensor dst = flatOf(b).narrow(0, b.offsets[s], p.numel());
         if (p.grad().defined()) dst.copy_(p.grad().reshape(-1));
         else dst.zero_();
         b.has[s] = true;
@@ -145,14 +171,24 @@ void GradientSync::finish(at::Tensor stats) {
   }
   std::optional<PendingCollective> statsPending;
   if (stats.defined()) statsPending.emplace(group_->allReduceSumAsync(stats, "training statistics all-reduce"));
+  const int me = group_->rank();
   for (Bucket& b : buckets_) {
     b.pending->wait();
     b.pending.reset();
     for (size_t s = 0; s < b.params.size(); ++s) {
       at::Tensor p = params_[b.params[s]].tensor;
-      at::Tensor src = b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes());
+      if (!owners_.empty() && owners_[b.params[s]] != me) {
+        p.mutable_grad() = at::Tensor();  // ZeRO-2: the owner alone keeps this gradient
+        continue;
+      }
+      at::Tensor src = owners_.empty() ? b.flat.narrow(0, b.offsets[s], p.numel()).view(p.sizes())
+                                       : b.mine.narrow(0, b.offsets[s] - b.segment[me], p.numel()).view(p.sizes());
       if (p.grad().defined()) p.mutable_grad().copy_(src);
       else p.mutable_grad() = src.to(p.scalar_type()).clone();
+    }
+    if (!owners_.empty()) {
+      b.flat = at::Tensor();
+      b.mine = at::Tensor();
     }
   }
   if (statsPending) statsPending->wait();

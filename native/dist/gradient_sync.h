@@ -10,6 +10,12 @@
 //
 // The trainer scales each rank's loss by the labelled tokens of the whole global step, so the sum
 // is the single-process gradient of the step's mean loss.
+//
+// ZeRO-2 (`owners` given: each parameter's owner rank): a bucket's gradients are laid out owner by
+// owner and the bucket is reduce-scattered (c10d reduce_scatter) instead of all-reduced, so each
+// rank receives the summed gradient of the parameters it owns only; finish() writes those and
+// frees every other parameter's .grad (and the bucket buffers, which are allocated again by the
+// next step's hooks). Between steps a rank then keeps 1/world of the gradients.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -25,7 +31,8 @@ namespace cn {
 
 class GradientSync {
  public:
-  GradientSync(std::shared_ptr<ProcessGroup> group, std::vector<NamedTensor> params, int64_t bucketBytes = 4 << 20);
+  GradientSync(std::shared_ptr<ProcessGroup> group, std::vector<NamedTensor> params, int64_t bucketBytes = 4 << 20,
+               std::vector<int> owners = {});
   ~GradientSync();
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
@@ -43,7 +50,10 @@ class GradientSync {
   struct Bucket {
     std::vector<size_t> params;
     std::vector<int64_t> offsets;
-    at::Tensor flat;  // fp32
+    at::Tensor flat;  // fp32; ZeRO-2: owner 0's gradients, then owner 1's, ... (undefined between steps)
+    int64_t numel = 0;
+    std::vector<int64_t> segment;  // ZeRO-2: per rank, where its part of `flat` starts (and ends: [r + 1])
+    at::Tensor mine;               // ZeRO-2: the reduced sum of this rank's part
     size_t arrived = 0;
     std::vector<bool> has;
     std::optional<PendingCollective> pending;
@@ -52,11 +62,13 @@ class GradientSync {
   void launchReady();  // under mu_
   void reset();        // no bucket sent, no gradient arrived
   void launch(Bucket& b);
+  at::Tensor& flatOf(Bucket& b);  // allocates the buffer when a ZeRO-2 step needs it
 
   std::shared_ptr<ProcessGroup> group_;
   std::vector<NamedTensor> params_;
   std::vector<Bucket> buckets_;
   std::vector<std::pair<size_t, size_t>> where_;  // param → (bucket, slot)
+  std::vector<int> owners_;  // ZeRO-2 when not empty
   std::vector<unsigned> hooks_;
   std::mutex mu_;
   bool armed_ = false;

@@ -179,6 +179,22 @@ PendingCollective ProcessGroup::broadcastAsync(at::Tensor& tensor, int root) {
   });
 }
 
+PendingCollective ProcessGroup::reduceScatterSumAsync(std::vector<at::Tensor> inputs, at::Tensor& output, const char* what) {
+  checkUsable();
+  checkTensor(output, what);
+  if (static_cast<int>(inputs.size()) != options_.worldSize) fail(code::kInvalidArgument, std::string(what) + ": one input per rank is needed", {{"field", "inputs"}});
+  for (const auto& t : inputs) checkTensor(t, what);
+  if (inputs[options_.rank].numel() != output.numel()) fail(code::kInvalidArgument, std::string(what) + ": the output must have this rank's input's size", {{"field", "output"}});
+  return launch(what, [&] {
+    std::vector<at::Tensor> outs{output};
+    std::vector<std::vector<at::Tensor>> ins{inputs};
+    c10d::ReduceScatterOptions ro;
+    ro.reduceOp = c10d::ReduceOp::SUM;
+    ro.timeout = options_.timeout;
+    return impl_->pg->reduce_scatter(outs, ins, ro);
+  });
+}
+
 PendingCollective ProcessGroup::allGatherAsync(const at::Tensor& tensor, std::vector<at::Tensor>& outputs) {
   checkUsable();
   checkTensor(tensor, "all-gather");
@@ -220,6 +236,7 @@ double ProcessGroup::waitSeconds() const { return 0; }
 PendingCollective ProcessGroup::allReduceSumAsync(at::Tensor&, const char*) { noGloo(); }
 PendingCollective ProcessGroup::broadcastAsync(at::Tensor&, int) { noGloo(); }
 PendingCollective ProcessGroup::allGatherAsync(const at::Tensor&, std::vector<at::Tensor>&) { noGloo(); }
+PendingCollective ProcessGroup::reduceScatterSumAsync(std::vector<at::Tensor>, at::Tensor&, const char*) { noGloo(); }
 PendingCollective ProcessGroup::barrierAsync() { noGloo(); }
 
 #endif

@@ -54,6 +54,9 @@ class ProcessGroup : public std::enable_shared_from_this<ProcessGroup> {
   // In place; contiguous CPU tensors. The async forms return at once.
   PendingCollective allReduceSumAsync(at::Tensor& tensor, const char* what = "all-reduce");
   PendingCollective broadcastAsync(at::Tensor& tensor, int root);
+  // c10d reduce_scatter: `inputs` holds one tensor per rank (sizes may differ, 0 allowed); rank r's
+  // `output` (inputs[r]'s size, not aliasing them) gets the sum over the ranks of their inputs[r].
+  PendingCollective reduceScatterSumAsync(std::vector<at::Tensor> inputs, at::Tensor& output, const char* what = "reduce-scatter");
   // `outputs` gets one tensor per rank (filled when the collective is done).
   PendingCollective allGatherAsync(const at::Tensor& tensor, std::vector<at::Tensor>& outputs);
   PendingCollective barrierAsync();

@@ -1,6 +1,7 @@
 #include "dist/zero.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "core/errors.h"
@@ -25,6 +26,52 @@ std::vector<NamedTensor> ShardedOptimizerState::owned() const {
   std::vector<NamedTensor> out;
   for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == group_->rank()) out.push_back(params_[k]);
   return out;
+}
+
+double ShardedOptimizerState::clipGradNorm(double maxNorm) {
+  at::NoGradGuard noGrad;
+  double mine = 0;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    const at::Tensor& g = params_[k].tensor.grad();
+    if (owner_[k] == group_->rank() && g.defined()) mine += g.to(at::kDouble).pow(2).sum().item<double>();
+  }
+  at::Tensor total = at::tensor({mine}, at::kDouble);
+  group_->allReduce(total, false);
+  const double norm = std::sqrt(total.item<double>());
+  if (maxNorm > 0 && std::isfinite(norm)) {
+    const double coef = maxNorm / (norm + 1e-6);  // as clipGradNorm (train/adamw.h)
+    if (coef < 1.0) {
+      for (size_t k = 0; k < params_.size(); ++k) {
+        if (owner_[k] == group_->rank() && params_[k].tensor.grad().defined()) params_[k].tensor.mutable_grad().mul_(coef);
+      }
+    }
+  }
+  return norm;
+}
+
+void ShardedOptimizerState::gatherGradients() {
+  at::NoGradGuard noGrad;
+  for (int r = 0; r < group_->size(); ++r) {
+    int64_t n = 0;
+    for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == r) n += params_[k].tensor.numel();
+    if (n == 0) continue;
+    at::Tensor flat = at::zeros({n}, at::kFloat);
+    int64_t off = 0;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      if (owner_[k] != r) continue;
+      const at::Tensor& p = params_[k].tensor;
+      if (r == group_->rank() && p.grad().defined()) flat.narrow(0, off, p.numel()).copy_(p.grad().reshape(-1));
+      off += p.numel();
+    }
+    group_->broadcast(flat, r);
+    off = 0;
+    for (size_t k = 0; k < params_.size(); ++k) {
+      if (owner_[k] != r) continue;
+      at::Tensor p = params_[k].tensor;
+      if (r != group_->rank()) p.mutable_grad() = flat.narrow(0, off, p.numel()).view(p.sizes()).to(p.scalar_type()).clone();
+      off += p.numel();
+    }
+  }
 }
 
 void ShardedOptimizerState::broadcastParameters() {

@@ -5,6 +5,10 @@
 //        min_{v ≥ margin} ½ vᵀ G Gᵀ v + gᵀ Gᵀ v exactly (methods/qp.h), g ← g + Gᵀ v.
 //   A-GEM: g_ref = ∇ loss(a random memory batch); if ⟨g, g_ref⟩ < 0,
 //        g ← g − (⟨g, g_ref⟩ / ⟨g_ref, g_ref⟩) g_ref.
+// Data parallel under ZeRO-2 the projection is shard-aware: g and the memory gradients are
+// reduce-scattered (each rank holds its owned tensors' part), the dot products ⟨g, g_k⟩, ⟨g_k, g_j⟩
+// are summed over the shards with one all-reduce, every rank solves the same small problem, and
+// each rank updates its own part (docs/distributed.md).
 // Options: memoryPerTask (default 20), margin (GEM, default 0.5 as the paper's code),
 // referenceBatch (A-GEM, default 8: a typical micro-batch; each step costs one extra forward and
 // backward of that many memory samples), seed (0).
@@ -34,10 +38,12 @@ class GemBase : public Method {
   void loadState(const std::map<std::string, at::Tensor>& s) override { memory_.loadState(s); }
 
  protected:
-  // Gradient of the mean loss on `examples` (dropout off), leaving the params' grads as they were.
+  // Gradient of the mean loss on `examples` (dropout off), flattened; the params' grads are left
+  // holding it (the caller writes the step's gradient back).
   // Data parallel: each rank takes every world-th example, divides its summed loss by the labelled
   // tokens of all of them, and the ranks' gradients are summed: the same mean-loss gradient on
-  // every rank, for a 1/world share of the compute.
+  // every rank, for a 1/world share of the compute. Under ZeRO-2 the sum is reduce-scattered: a
+  // rank gets its owned shard (as localFlatGradients lays it out).
   at::Tensor gradientOn(MethodContext& ctx, const std::vector<Example>& examples) {
     const bool wasTraining = ctx.tuner.training();
     ctx.tuner.setTraining(false);
@@ -60,8 +66,7 @@ class GemBase : public Method {
         LossSum l = causalLmLossSum(ctx.model, b.inputIds, b.labels, b.keyValid);
         (l.sum / static_cast<double>(std::max<int64_t>(1, tokens))).backward();
       }
-      g = flatGradients(ctx.params).contiguous();
-      ctx.group->allReduce(g, false);
+      g = reduceLocalGradients(ctx);
     }
     ctx.tuner.setTraining(wasTraining);
     return g;
@@ -79,20 +84,29 @@ class Gem : public GemBase {
 
   void transformGradients(MethodContext& ctx) override {
     if (memory_.empty()) return;
-    at::Tensor g = flatGradients(ctx.params);
+    at::Tensor g = localFlatGradients(ctx);
     std::vector<at::Tensor> rows;
     for (const auto& task : memory_.tasks()) rows.push_back(gradientOn(ctx, task));
-    at::Tensor G = at::stack(rows);  // [k, p]
-    at::Tensor z = project(g, G, margin_);
-    setFlatGradients(ctx.params, z);
+    at::Tensor G = at::stack(rows);  // [k, p] (ZeRO-2: [k, this rank's shard])
+    at::Tensor gd = g.to(at::kDouble), Gd = G.to(at::kDouble);
+    // G g and G Gᵀ: whole, or per shard and summed over the ranks (one all-reduce)
+    const int64_t k = Gd.size(0);
+    at::Tensor products = at::cat({Gd.mv(gd), Gd.mm(Gd.t()).reshape({-1})}).contiguous();
+    sumOverShards(ctx, products);
+    at::Tensor z = projectWith(g, G, products.narrow(0, 0, k), products.narrow(0, k, k * k).view({k, k}), margin_);
+    setLocalFlatGradients(ctx, z);
   }
 
   // The GEM projection of g against the rows of G (exposed for the math tests).
   static at::Tensor project(const at::Tensor& g, const at::Tensor& G, double margin) {
     at::Tensor gd = g.to(at::kDouble), Gd = G.to(at::kDouble);
-    if ((Gd.mv(gd) >= 0).all().item<bool>()) return g;
-    at::Tensor v = solveBoundedQp(Gd.mm(Gd.t()), Gd.mv(gd), margin);
-    return (gd + Gd.t().mv(v)).to(g.scalar_type());
+    return projectWith(g, G, Gd.mv(gd), Gd.mm(Gd.t()), margin);
+  }
+  // The same from the products Gg = G g and GGt = G Gᵀ (summed over shards): g or its part.
+  static at::Tensor projectWith(const at::Tensor& g, const at::Tensor& G, const at::Tensor& Gg, const at::Tensor& GGt, double margin) {
+    if ((Gg >= 0).all().item<bool>()) return g;
+    at::Tensor v = solveBoundedQp(GGt, Gg, margin);
+    return (g.to(at::kDouble) + G.to(at::kDouble).t().mv(v)).to(g.scalar_type());
   }
 
  private:
@@ -106,7 +120,7 @@ class AGem : public GemBase {
 
   void transformGradients(MethodContext& ctx) override {
     if (memory_.empty()) return;
-    at::Tensor g = flatGradients(ctx.params);
+    at::Tensor g = localFlatGradients(ctx);
     // a seeded random batch from the pooled memory
     std::vector<const Example*> pool;
     for (const auto& task : memory_.tasks()) for (const auto& e : task) pool.push_back(&e);
@@ -118,13 +132,17 @@ class AGem : public GemBase {
       batch.push_back(*pool[i]);
     }
     at::Tensor ref = gradientOn(ctx, batch);
-    setFlatGradients(ctx.params, project(g, ref));
+    // ⟨g, g_ref⟩ and ⟨g_ref, g_ref⟩: whole, or per shard and summed over the ranks
+    at::Tensor dots = at::tensor({g.dot(ref).item<double>(), ref.dot(ref).item<double>()}, at::kDouble);
+    sumOverShards(ctx, dots);
+    setLocalFlatGradients(ctx, projectWith(g, ref, dots[0].item<double>(), dots[1].item<double>()));
   }
 
   static at::Tensor project(const at::Tensor& g, const at::Tensor& ref) {
-    const double dot = g.dot(ref).item<double>();
+    return projectWith(g, ref, g.dot(ref).item<double>(), ref.dot(ref).item<double>());
+  }
+  static at::Tensor projectWith(const at::Tensor& g, const at::Tensor& ref, double dot, double norm2) {
     if (dot >= 0) return g;
-    const double norm2 = ref.dot(ref).item<double>();
     if (norm2 <= 0) return g;
     return g - ref * (dot / norm2);
   }

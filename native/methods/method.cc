@@ -1,6 +1,7 @@
 #include "methods/method.h"
 
 #include "core/errors.h"
+#include "dist/process_group.h"
 #include "models/decoder.h"
 #include "train/loss.h"
 
@@ -61,6 +62,49 @@ void zeroGradients(const std::vector<NamedTensor>& params) {
   for (const auto& p : params) {
     if (p.tensor.grad().defined()) p.tensor.mutable_grad() = at::Tensor();
   }
+}
+
+at::Tensor localFlatGradients(const MethodContext& ctx) {
+  if (!ctx.shards) return flatGradients(ctx.params);
+  std::vector<NamedTensor> owned;
+  for (size_t k = 0; k < ctx.params.size(); ++k) if (ctx.shards->owns(k)) owned.push_back(ctx.params[k]);
+  if (owned.empty()) return at::zeros({0}, at::kFloat);
+  return flatGradients(owned);
+}
+
+void setLocalFlatGradients(const MethodContext& ctx, const at::Tensor& flat) {
+  if (!ctx.shards) return setFlatGradients(ctx.params, flat);
+  std::vector<NamedTensor> owned;
+  for (size_t k = 0; k < ctx.params.size(); ++k) {
+    if (ctx.shards->owns(k)) owned.push_back(ctx.params[k]);
+    else if (ctx.params[k].tensor.grad().defined()) ctx.params[k].tensor.mutable_grad() = at::Tensor();
+  }
+  setFlatGradients(owned, flat);
+}
+
+void sumOverShards(const MethodContext& ctx, at::Tensor& partial) {
+  if (ctx.shards && ctx.group) ctx.group->allReduce(partial, false);
+}
+
+at::Tensor reduceLocalGradients(const MethodContext& ctx) {
+  at::NoGradGuard noGrad;
+  if (!ctx.group || ctx.group->size() == 1) return flatGradients(ctx.params);
+  if (!ctx.shards) {
+    at::Tensor g = flatGradients(ctx.params).contiguous();
+    ctx.group->allReduce(g, false);
+    return g;
+  }
+  // Owner 0's tensors, then owner 1's, ... (each in parameter order): reduce_scatter's parts.
+  const int world = ctx.group->size();
+  std::vector<at::Tensor> parts;
+  for (int r = 0; r < world; ++r) {
+    std::vector<NamedTensor> of;
+    for (size_t k = 0; k < ctx.params.size(); ++k) if (ctx.shards->owner[k] == r) of.push_back(ctx.params[k]);
+    parts.push_back(of.empty() ? at::zeros({0}, at::kFloat) : flatGradients(of).contiguous());
+  }
+  at::Tensor mine = at::empty_like(parts[ctx.shards->rank]);
+  ctx.group->reduceScatterSumAsync(std::move(parts), mine, "memory gradient reduce-scatter").wait();
+  return mine;
 }
 
 at::Tensor meanLoss(Decoder& model, const std::vector<Example>& examples, int64_t padId) {

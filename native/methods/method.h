@@ -25,6 +25,15 @@ namespace cn {
 class Decoder;
 class ProcessGroup;
 
+// ZeRO-2 (docs/distributed.md): each trainable tensor has one owner rank, and during a step a rank
+// holds the reduced (summed over the ranks) gradient of the tensors it owns only; the others'
+// .grad() is undefined there.
+struct GradientShards {
+  std::vector<int> owner;  // per MethodContext::params index
+  int rank = 0;
+  bool owns(size_t k) const { return owner[k] == rank; }
+};
+
 // What a hook may use: the model, its tuner, the trainable tensors (with .grad() during a step).
 struct MethodContext {
   Decoder& model;
@@ -34,6 +43,10 @@ struct MethodContext {
   // Data parallel: the job's group (null in one process). A method may shard end-of-task work
   // over it (EWC's Fisher); every rank must then call the same collectives.
   ProcessGroup* group = nullptr;
+  // ZeRO-2 during fit() (null otherwise): a hook that reads or rewrites gradients sees only the
+  // owned ones, and combines per-shard partial results with collectives over `group` (the
+  // helpers below: localFlatGradients, sumOverShards, reduceLocalGradients).
+  const GradientShards* shards = nullptr;
 };
 
 // The student's side of one micro-batch, for losses that compare with it (LwF).
@@ -69,6 +82,10 @@ class Method {
 
   // Everything the method keeps across tasks, for checkpoints (names are the method's own).
   virtual std::vector<NamedTensor> state() { return {}; }
+  // What a trainer checkpoint saves: state(), unless the method keeps part of it sharded under
+  // ZeRO-2 (CIA's previous gradient); then it gathers it. Every rank calls it (collectives are
+  // allowed), rank 0 writes the result.
+  virtual std::vector<NamedTensor> checkpointState(MethodContext& ctx) { return state(); }
   virtual void loadState(const std::map<std::string, at::Tensor>& state) {}
 };
 
@@ -86,6 +103,18 @@ at::Tensor flatGradients(const std::vector<NamedTensor>& params);
 // Writes a flat vector back into the params' .grad().
 void setFlatGradients(const std::vector<NamedTensor>& params, const at::Tensor& flat);
 void zeroGradients(const std::vector<NamedTensor>& params);
+// The gradients this rank works on, flattened (fp32): all of them (flatGradients), or under
+// ZeRO-2 the owned tensors' only, in parameter order (a rank's shard of the flat gradient).
+at::Tensor localFlatGradients(const MethodContext& ctx);
+// Writes such a vector back; under ZeRO-2 frees every non-owned gradient.
+void setLocalFlatGradients(const MethodContext& ctx, const at::Tensor& flat);
+// Under ZeRO-2: sums per-shard partial results (dot products) over the ranks (all-reduce, in
+// place); otherwise leaves them as they are (they are already whole).
+void sumOverShards(const MethodContext& ctx, at::Tensor& partial);
+// Data parallel: the gradients now in .grad() (each rank's own part of a loss) summed over the
+// ranks, as localFlatGradients lays them out: all-reduced, or under ZeRO-2 reduce-scattered so each
+// rank receives its owned shard only. One process: flatGradients.
+at::Tensor reduceLocalGradients(const MethodContext& ctx);
 // Mean causal-LM loss of examples (as in training), with gradients flowing to the params.
 at::Tensor meanLoss(Decoder& model, const std::vector<Example>& examples, int64_t padId);
 // Packs examples into tensors for checkpoints and back.

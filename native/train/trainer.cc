@@ -43,7 +43,7 @@ TrainOptions TrainOptions::fromOptions(const Options& o) {
   if (!(bucketMb > 0)) fail(code::kConfig, "ddpBucketMb must be > 0", {{"field", "ddpBucketMb"}});
   t.ddpBucketBytes = static_cast<int64_t>(bucketMb * (1 << 20));
   t.zeroStage = o.integer("zeroStage", 0);
-  if (t.zeroStage != 0 && t.zeroStage != 1) fail(code::kConfig, "zeroStage must be 0 or 1 (ZeRO-2/3 are not implemented)", {{"field", "zeroStage"}});
+  if (t.zeroStage < 0 || t.zeroStage > 2) fail(code::kConfig, "zeroStage must be 0, 1 or 2 (got " + std::to_string(t.zeroStage) + "; ZeRO-3 is not implemented)", {{"field", "zeroStage"}});
   auto positive = [&](int64_t v, const char* name) {
     if (v < 1) fail(code::kConfig, std::string(name) + " must be ≥ 1", {{"field", name}});
   };
@@ -75,20 +75,27 @@ struct Position {
   int64_t lossTokens = 0;
 };
 
-std::string fingerprint(const TrainOptions& o, size_t examples) {
+// What the saved position means: the data, the epoch plan and the step count. The plan is made in
+// global micro-batches (batchSize × world size), so a checkpoint written by 2 ranks × batch 2
+// resumes as 1 process × batch 4 and back; the ZeRO stage does not matter (the state is gathered).
+std::string fingerprint(const TrainOptions& o, size_t examples, int64_t world) {
   std::ostringstream f;
-  f << examples << '/' << o.epochs << '/' << o.batchSize << '/' << o.gradAccum << '/' << o.seed << '/' << o.groupByLength << '/' << o.maxSteps;
+  f << examples << '/' << o.epochs << '/' << o.batchSize * world << '/' << o.gradAccum << '/' << o.seed << '/' << o.groupByLength << '/' << o.maxSteps;
   return f.str();
 }
 
-void saveCheckpoint(const std::string& dir, Tuner& tuner, Method* method, const std::vector<NamedTensor>& optimizerState, const Position& pos, const std::string& fp) {
+// `rng[r][i]`: rank r's state of the tuner's generator i ("rng.<i>" for rank 0, as one process's
+// file, "rng.<i>.rank<r>" for the others).
+void saveCheckpoint(const std::string& dir, Tuner& tuner, const std::vector<NamedTensor>& methodState, const std::vector<NamedTensor>& optimizerState,
+                    const std::vector<std::vector<at::Tensor>>& rng, const Position& pos, const std::string& fp) {
   std::filesystem::create_directories(dir);
   io::NamedTensors tensors;
   for (auto& t : tuner.state()) tensors.emplace_back("tuner." + t.name, t.tensor);
-  if (method) for (auto& t : method->state()) tensors.emplace_back("method." + t.name, t.tensor);
+  for (auto& t : methodState) tensors.emplace_back("method." + t.name, t.tensor);
   for (auto& t : optimizerState) tensors.emplace_back("optimizer." + t.name, t.tensor);
-  auto gens = tuner.generators();
-  for (size_t i = 0; i < gens.size(); ++i) tensors.emplace_back("rng." + std::to_string(i), gens[i]->get_state());
+  for (size_t r = 0; r < rng.size(); ++r) {
+    for (size_t i = 0; i < rng[r].size(); ++i) tensors.emplace_back("rng." + std::to_string(i) + (r > 0 ? ".rank" + std::to_string(r) : std::string()), rng[r][i]);
+  }
   io::Metadata meta{{"format", "continual-next trainer state 1"},
                     {"step", std::to_string(pos.step)},
                     {"epoch", std::to_string(pos.epoch)},
@@ -100,8 +107,9 @@ void saveCheckpoint(const std::string& dir, Tuner& tuner, Method* method, const 
   io::saveSafetensors((std::filesystem::path(dir) / kStateFile).string(), tensors, meta);
 }
 
-// Restores tuner, optimizer and RNG state; returns the saved position.
-Position loadCheckpoint(const std::string& dir, Tuner& tuner, Method* method, AdamW& optimizer, const std::string& fp) {
+// Restores tuner, optimizer and RNG state; returns the saved position. Rank r > 0 takes its own
+// generator states when the file has them (`ownRng`), else rank 0's.
+Position loadCheckpoint(const std::string& dir, Tuner& tuner, Method* method, AdamW& optimizer, const std::string& fp, int64_t rank, bool& ownRng) {
   const std::string file = (std::filesystem::path(dir) / kStateFile).string();
   io::SafetensorsReader reader(file);
   const auto& meta = reader.metadata();
@@ -132,7 +140,10 @@ Position loadCheckpoint(const std::string& dir, Tuner& tuner, Method* method, Ad
   pos.lossSum = std::stod(get("lossSum"));
   optimizer.loadState(optState, pos.step);
   auto gens = tuner.generators();
-  for (size_t i = 0; i < gens.size(); ++i) gens[i]->set_state(reader.tensor("rng." + std::to_string(i)));
+  const std::string suffix = rank > 0 ? ".rank" + std::to_string(rank) : std::string();
+  ownRng = true;
+  for (size_t i = 0; i < gens.size(); ++i) ownRng = ownRng && reader.contains("rng." + std::to_string(i) + suffix);
+  for (size_t i = 0; i < gens.size(); ++i) gens[i]->set_state(reader.tensor("rng." + std::to_string(i) + (ownRng ? suffix : std::string())));
   return pos;
 }
 
@@ -211,12 +222,16 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
   std::vector<NamedTensor> params = tuner.parameters();
   const int64_t world = group_ ? group_->size() : 1;
   const int64_t rank = group_ ? group_->rank() : 0;
-  // ZeRO-1: this rank's optimizer keeps and updates only the parameters it owns.
+  // ZeRO-1/2: this rank's optimizer keeps and updates only the parameters it owns; ZeRO-2: it
+  // also receives (reduce-scatter) and keeps only their gradients.
   std::unique_ptr<ShardedOptimizerState> zero;
-  if (world > 1 && options_.zeroStage == 1) zero = std::make_unique<ShardedOptimizerState>(group_, params);
+  if (world > 1 && options_.zeroStage >= 1) zero = std::make_unique<ShardedOptimizerState>(group_, params);
+  const bool zero2 = zero && options_.zeroStage == 2;
+  GradientShards shards;
+  if (zero2) shards = GradientShards{zero->owners(), static_cast<int>(rank)};
   AdamW optimizer(zero ? zero->owned() : params, options_.adamw);
   Method* method = state_->method.get();
-  MethodContext ctx{model, tuner, params, options_.padId, group_ && group_->size() > 1 ? group_.get() : nullptr};
+  MethodContext ctx{model, tuner, params, options_.padId, group_ && group_->size() > 1 ? group_.get() : nullptr, zero2 ? &shards : nullptr};
   // Data parallel: the epoch is planned in global micro-batches of batchSize × world examples
   // (the same plan on every rank, and the plan one process with that batch size makes); rank r
   // trains on its slice [r·batchSize, (r+1)·batchSize) of each.
@@ -224,7 +239,7 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     fail(code::kDevice, "data-parallel training runs on CPU tensors (gloo) only in this build", {{"field", "device"}});
   }
   std::unique_ptr<GradientSync> sync;
-  if (world > 1) sync = std::make_unique<GradientSync>(group_, params, options_.ddpBucketBytes);
+  if (world > 1) sync = std::make_unique<GradientSync>(group_, params, options_.ddpBucketBytes, zero2 ? zero->owners() : std::vector<int>());
   const int64_t globalBatch = options_.batchSize * world;
   const int64_t microPerEpoch = (static_cast<int64_t>(examples.size()) + globalBatch - 1) / globalBatch;
   const int64_t stepsPerEpoch = (microPerEpoch + options_.gradAccum - 1) / options_.gradAccum;
@@ -248,13 +263,13 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
     }
   } reset{model};
   TrainSummary summary;
-  const std::string fp = fingerprint(options_, examples.size()) + '/' + (method ? method->name() : std::string("none")) +
-                         (world > 1 ? "/world" + std::to_string(world) + (zero ? "/zero1" : "") : std::string());
+  const std::string fp = fingerprint(options_, examples.size(), world) + '/' + (method ? method->name() : std::string("none"));
   Position pos;
   const bool checkpointing = !options_.checkpointDir.empty();
+  bool ownRng = false;  // this rank's dropout streams came from the checkpoint
   if (checkpointing && options_.resume &&
       std::filesystem::exists(std::filesystem::path(options_.checkpointDir) / kStateFile)) {
-    pos = loadCheckpoint(options_.checkpointDir, tuner, method, optimizer, fp);
+    pos = loadCheckpoint(options_.checkpointDir, tuner, method, optimizer, fp, rank, ownRng);
     summary.resumedFromStep = pos.step;
   }
   if (sync) {
@@ -264,9 +279,10 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
                                    std::to_string(static_cast<int>(options_.schedule)) + '/' + std::to_string(options_.warmupSteps) + '/' + exact(options_.warmupRatio);
     checkSameJob(*group_, jobOptions, params, examples);
     sync->broadcastParameters();
-    // Every rank starts from the same RNG state (seed, checkpoint); give each rank its own
-    // dropout stream, drawn from that state so it stays deterministic for a given seed.
-    if (rank > 0) {
+    // Every rank starts from the same RNG state (seed, or a checkpoint without this rank's own
+    // state); give each rank its own dropout stream, drawn from that state so it stays
+    // deterministic for a given seed. A checkpoint of this world size restores each rank's stream.
+    if (rank > 0 && !ownRng) {
       for (at::Generator* g : tuner.generators()) {
         std::lock_guard<std::mutex> lock(g->mutex());
         auto* cpu = at::check_generator<at::CPUGeneratorImpl>(*g);
@@ -325,6 +341,9 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
         // any gradient transform: GEM/A-GEM project, and CIA reads, the global gradient.
         at::Tensor stats = at::tensor({stepLoss, static_cast<double>(rankTokens)}, at::kDouble);
         sync->finish(stats);
+        int64_t held = 0;
+        for (const auto& p : params) held += p.tensor.grad().defined() ? p.tensor.numel() : 0;
+        summary.gradientElements = std::max(summary.gradientElements, held);
         stepLoss = stats[0].item<double>();
         rankTokens = static_cast<int64_t>(stats[1].item<double>());
       }
@@ -332,11 +351,15 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       // A method's gradient transform (GEM's projection) acts on the raw step gradient; clipping
       // then bounds what the optimizer sees.
       if (method) method->transformGradients(ctx);
-      if (options_.maxGradNorm > 0) clipGradNorm(params, options_.maxGradNorm);
+      if (options_.maxGradNorm > 0) {
+        if (zero2) zero->clipGradNorm(options_.maxGradNorm);  // the global norm, from the owned shards
+        else clipGradNorm(params, options_.maxGradNorm);
+      }
       const double lr = options_.lr * schedule.factor(step);
       optimizer.step(lr);
       if (zero) zero->broadcastParameters();
       if (method) method->afterOptimizerStep(ctx, step);
+      if (zero2 && tuner.peftType() == "ADALORA") zero->gatherGradients();  // its allocator reads every gradient
       tuner.afterOptimizerStep(step);  // before zeroing: AdaLoRA's allocator reads the gradients
       zeroGradients(params);
       ++step;
@@ -351,9 +374,20 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       }
       summary.finalLoss = stepLoss / static_cast<double>(std::max<int64_t>(1, stepTokens));
       if (checkpointing && ((options_.checkpointEvery > 0 && step % options_.checkpointEvery == 0) || step == totalSteps)) {
-        // Rank 0 writes; under ZeRO every rank first contributes its optimizer shard.
+        // Rank 0 writes; under ZeRO every rank first contributes its optimizer shard (and, ZeRO-2,
+        // its part of a method's sharded state), and every rank its own dropout generators' state.
         std::vector<NamedTensor> optState = zero ? zero->gatherState(optimizer.state()) : optimizer.state();
-        if (rank == 0) saveCheckpoint(options_.checkpointDir, tuner, method, optState, pos, fp);
+        std::vector<NamedTensor> methodState = method ? method->checkpointState(ctx) : std::vector<NamedTensor>();
+        std::vector<std::vector<at::Tensor>> rng(static_cast<size_t>(world));
+        for (at::Generator* g : tuner.generators()) {
+          at::Tensor mine = g->get_state();
+          if (world == 1) rng[0].push_back(mine);
+          else {
+            auto all = group_->allGather(mine.contiguous());
+            for (int64_t r = 0; r < world; ++r) rng[r].push_back(all[r]);
+          }
+        }
+        if (rank == 0) saveCheckpoint(options_.checkpointDir, tuner, methodState, optState, rng, pos, fp);
       }
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       emitIf(progress, ProgressEvent()
@@ -369,6 +403,8 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
   }
   tuner.setTraining(false);
   summary.steps = step;
+  for (const auto& t : optimizer.state()) summary.optimizerElements += t.tensor.numel();
+  if (!sync) for (const auto& p : params) summary.gradientElements += p.tensor.numel();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.meanLoss = pos.lossSum / static_cast<double>(std::max<int64_t>(1, pos.lossTokens));
   return summary;

@@ -49,6 +49,10 @@ struct TrainSummary {
   double seconds = 0;
   double finalLoss = 0;   // mean loss of the last optimizer step
   double meanLoss = 0;    // mean over all labelled tokens seen
+  // Memory per rank: gradient elements held after a step's reduction (the most over the steps;
+  // ZeRO-2: the owned shard's), and AdamW moment elements kept (ZeRO-1/2: the owned shard's).
+  int64_t gradientElements = 0;
+  int64_t optimizerElements = 0;
 };
 
 class Trainer {

@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 
-import { DistributedError, Model, ProcessGroup, Tensor } from '../../ts/index';
+import { DistributedError, Model, ProcessGroup, Tensor, type MethodConfigInput, type TunerOptions } from '../../ts/index';
 import { DDP_SPEC, trainTasks } from './ddp-data';
 
 const scenario = process.argv[2];
@@ -51,9 +51,17 @@ async function train(pg: ProcessGroup) {
   model.addAdapter(process.env.DDP_TUNER ? JSON.parse(process.env.DDP_TUNER) : { type: 'lora', r, alpha: 2 * r, dropout: Number(process.env.DDP_DROPOUT ?? 0), seed: 1 });
   const options = { ...JSON.parse(process.env.DDP_OPTIONS ?? '{}'), ...(pg.rank === 1 ? JSON.parse(process.env.DDP_RANK1_OPTIONS ?? '{}') : {}) };
   const method = process.env.DDP_METHOD ? JSON.parse(process.env.DDP_METHOD) : undefined;
+  // DDP_KILL_AT=n: rank DDP_KILL_RANK (default 1) SIGKILLs itself at its n-th progress event, on
+  // the launcher's first attempt only (a restart then resumes from the checkpoints).
+  const killAt = Number(process.env.DDP_KILL_AT ?? 0);
+  const killer = killAt > 0 && pg.rank === Number(process.env.DDP_KILL_RANK ?? 1) && (process.env.TORCHELASTIC_RESTART_COUNT ?? '0') === '0';
+  let events = 0;
+  const onProgress = () => {
+    if (killer && ++events === killAt) process.kill(process.pid, 'SIGKILL');
+  };
   let result: Awaited<ReturnType<typeof trainTasks>>;
   try {
-    result = await trainTasks(model, options, method, { processGroup: pg });
+    result = await trainTasks(model, options, method, { processGroup: pg, onProgress });
   } catch (e) {
     say({ rank: pg.rank, error: (e as Error).name, message: (e as Error).message, field: (e as { field?: string }).field });
     return;
@@ -65,6 +73,27 @@ async function train(pg: ProcessGroup) {
   fs.writeFileSync(`${process.env.DDP_OUT}.rank${pg.rank}.json`, JSON.stringify({ summary, losses, state: out, waitSeconds: pg.waitSeconds() }));
   say({ rank: pg.rank, steps: summary.steps });
   await model.dispose();
+}
+
+/**
+ * Several trainings in one process (saves the start-up): DDP_CONFIGS is a list of
+ * { id, options, method?, tuner? }; each trains a fresh model with trainTasks. Writes
+ * DDP_OUT.rank<r>.json: id → { summary, losses, state }.
+ */
+async function trainMatrix(pg: ProcessGroup) {
+  const configs = JSON.parse(process.env.DDP_CONFIGS ?? '[]') as { id: string; options: object; method?: MethodConfigInput; tuner?: TunerOptions }[];
+  const out: Record<string, object> = {};
+  for (const c of configs) {
+    const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1 });
+    model.addAdapter(c.tuner ?? { type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 });
+    const { losses, summary } = await trainTasks(model, c.options, c.method, { processGroup: pg });
+    const state: Record<string, number[]> = {};
+    for (const [k, t] of Object.entries(model.native.tunerState())) state[k] = Array.from(t.toArray() as Float32Array);
+    out[c.id] = { summary, losses, state };
+    await model.dispose();
+  }
+  fs.writeFileSync(`${process.env.DDP_OUT}.rank${pg.rank}.json`, JSON.stringify(out));
+  say({ rank: pg.rank, configs: configs.length });
 }
 
 /** Rank 1 dies during training; rank 0's fit must reject with DistributedError (and JS collectives are refused while fit runs). */
@@ -95,6 +124,7 @@ async function main() {
   if (scenario === 'collectives') await collectives(pg);
   else if (scenario === 'peer-dies') await peerDies(pg);
   else if (scenario === 'train') await train(pg);
+  else if (scenario === 'train-matrix') await trainMatrix(pg);
   else if (scenario === 'train-peer-dies') await trainPeerDies(pg);
   else throw new Error(`unknown scenario ${scenario}`);
   await pg.dispose();

@@ -207,6 +207,13 @@ export interface TrainSummary {
   seconds: number;
   finalLoss: number;
   meanLoss: number;
+  /**
+   * Gradient elements this rank held after each step's gradient reduction (the most over the
+   * steps): every trainable element, or under data-parallel ZeRO-2 its owned shard's.
+   */
+  gradientElements: number;
+  /** AdamW moment elements this rank keeps (2 per trainable element; its shard's under ZeRO-1/2). */
+  optimizerElements: number;
 }
 
 /** Native training options (ts/train/options.ts documents and validates them). */
@@ -232,7 +239,7 @@ export interface NativeTrainOptions {
   checkpointEvery?: number;
   resume?: boolean;
   ddpBucketMb?: number;
-  zeroStage?: 0 | 1;
+  zeroStage?: 0 | 1 | 2;
 }
 
 export interface NativeGenerateOptions {

@@ -46,8 +46,12 @@ export const trainOptionsSchema = z
     resume: z.boolean().default(false),
     /** Data parallel (fit({ processGroup })): size of a gradient all-reduce bucket, in MB of fp32. */
     ddpBucketMb: z.number().positive().default(4),
-    /** Data parallel: 1 shards the optimizer state over the ranks (ZeRO stage 1); 0 keeps it whole on every rank. */
-    zeroStage: z.union([z.literal(0), z.literal(1)]).default(0),
+    /**
+     * Data parallel: 0 keeps optimizer state and gradients whole on every rank; 1 shards the
+     * optimizer state over the ranks (ZeRO stage 1); 2 also the gradients (reduce-scattered to
+     * their owner rank, the others freed: ZeRO stage 2). See docs/distributed.md.
+     */
+    zeroStage: z.union([z.literal(0), z.literal(1), z.literal(2)], { error: 'must be 0, 1 or 2 (ZeRO-3 is not implemented)' }).default(0),
   })
   .strict();
 
