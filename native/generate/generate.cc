@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include "core/errors.h"
+#include "core/profile.h"
 #include "models/decoder.h"
 
 namespace cn {
@@ -49,6 +50,7 @@ at::Tensor pickNext(const at::Tensor& logits, const GenerateOptions& o, at::Gene
 std::vector<std::vector<int64_t>> generate(Decoder& model, const std::vector<std::vector<int64_t>>& prompts,
                                            const GenerateOptions& o, const TokenCallback& onStep) {
   at::InferenceMode inference;
+  ScopedProfile profile("generate");
   const int64_t B = prompts.size();
   std::vector<std::vector<int64_t>> outputs(B);
   if (B == 0 || o.maxNewTokens == 0) return outputs;

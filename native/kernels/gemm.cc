@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Config.h>
+#include <ATen/record_function.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -51,6 +52,7 @@ std::string gemmBackendName(GemmBackend b) { return b == GemmBackend::OneDnn ? "
 at::Tensor gemm(const at::Tensor& a, const at::Tensor& b) {
 #if AT_MKLDNN_ENABLED()
   if (useOneDnn(a, b)) {
+    RECORD_FUNCTION("cn::gemm (onednn)", std::vector<c10::IValue>());
     at::Tensor out = at::empty({a.size(0), b.size(1)}, a.options());
     at::native::mkldnn_matmul(matrixLayout(a), matrixLayout(b), out, 0.f, 1.f);
     return out;
@@ -62,6 +64,7 @@ at::Tensor gemm(const at::Tensor& a, const at::Tensor& b) {
 void gemmInto(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, double beta, double alpha) {
 #if AT_MKLDNN_ENABLED()
   if (useOneDnn(a, b) && out.is_contiguous() && out.scalar_type() == at::kFloat) {
+    RECORD_FUNCTION("cn::gemm (onednn)", std::vector<c10::IValue>());
     at::native::mkldnn_matmul(matrixLayout(a), matrixLayout(b), out, static_cast<float>(beta), static_cast<float>(alpha));
     return;
   }

@@ -14,12 +14,12 @@ namespace {
 constexpr int64_t kGrain = 16384;
 
 CN_CPU_CLONES void forwardRange(const float* g, const float* u, float* y, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) y[i] = g[i] / (1.f + std::exp(-g[i])) * u[i];
+  for (int64_t i = begin; i < end; ++i) y[i] = g[i] * cpu::sigmoid(g[i]) * u[i];
 }
 
 CN_CPU_CLONES void backwardRange(const float* dy, const float* g, const float* u, float* dg, float* du, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
-    const float s = 1.f / (1.f + std::exp(-g[i]));
+    const float s = cpu::sigmoid(g[i]);
     if (dg != nullptr) dg[i] = dy[i] * u[i] * s * (1.f + g[i] * (1.f - s));
     if (du != nullptr) du[i] = dy[i] * g[i] * s;
   }

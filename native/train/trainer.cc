@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/errors.h"
+#include "core/profile.h"
 #include <filesystem>
 #include <sstream>
 
@@ -201,6 +202,7 @@ Trainer::Trainer(std::shared_ptr<ModelState> state, TrainOptions options, std::s
 
 TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::shared_ptr<ProgressSink>& progress, const CancelFlag& cancel) {
   std::lock_guard<std::mutex> lock(state_->mu);
+  ScopedProfile profile("fit");
   Decoder& model = *state_->decoder;
   if (!state_->tuner) fail(code::kConfig, "the model has no tuner: add one (addTuner) before training", {{"field", "tuner"}});
   Tuner& tuner = *state_->tuner;

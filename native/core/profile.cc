@@ -1,0 +1,93 @@
+#include "core/profile.h"
+
+#include <torch/csrc/autograd/profiler_kineto.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <vector>
+
+namespace cn {
+
+namespace prof = torch::autograd::profiler;
+using torch::profiler::impl::ActivityType;
+using torch::profiler::impl::ProfilerConfig;
+using torch::profiler::impl::ProfilerState;
+
+ScopedProfile::ScopedProfile(std::string what) : what_(std::move(what)) {
+  const char* path = std::getenv("CN_PROFILE");
+  if (path == nullptr || *path == '\0') return;
+  path_ = path;
+  prof::prepareProfiler(ProfilerConfig(ProfilerState::KINETO), {ActivityType::CPU});
+  prof::enableProfiler(ProfilerConfig(ProfilerState::KINETO), {ActivityType::CPU});
+  active_ = true;
+}
+
+ScopedProfile::~ScopedProfile() {
+  if (!active_) return;
+  try {
+    std::unique_ptr<prof::ProfilerResult> result = prof::disableProfiler();
+    // Self time: an event's duration less its direct children's, per thread.
+    struct Ev {
+      std::string name;
+      uint64_t start, end, thread;
+    };
+    std::vector<Ev> evs;
+    for (const auto& e : result->events()) {
+      if (e.isAsync() || e.durationNs() == 0) continue;
+      evs.push_back({e.name(), e.startNs(), e.startNs() + e.durationNs(), e.startThreadId()});
+    }
+    std::sort(evs.begin(), evs.end(), [](const Ev& a, const Ev& b) {
+      return a.thread != b.thread ? a.thread < b.thread : a.start != b.start ? a.start < b.start : a.end > b.end;
+    });
+    struct Sum {
+      double self = 0, total = 0;
+      int64_t calls = 0;
+    };
+    std::map<std::string, Sum> sums;
+    std::vector<std::pair<size_t, uint64_t>> stack;  // (event, children's time)
+    auto close = [&](size_t k, uint64_t children) {
+      auto& s = sums[evs[k].name];
+      const double d = static_cast<double>(evs[k].end - evs[k].start);
+      s.total += d;
+      s.self += d - static_cast<double>(children);
+      ++s.calls;
+    };
+    uint64_t thread = UINT64_MAX;
+    for (size_t k = 0; k < evs.size(); ++k) {
+      if (evs[k].thread != thread) {
+        while (!stack.empty()) close(stack.back().first, stack.back().second), stack.pop_back();
+        thread = evs[k].thread;
+      }
+      while (!stack.empty() && evs[stack.back().first].end <= evs[k].start) {
+        auto [top, ch] = stack.back();
+        stack.pop_back();
+        close(top, ch);
+        if (!stack.empty()) stack.back().second += evs[top].end - evs[top].start;
+      }
+      stack.push_back({k, 0});
+    }
+    while (!stack.empty()) {
+      auto [top, ch] = stack.back();
+      stack.pop_back();
+      close(top, ch);
+      if (!stack.empty()) stack.back().second += evs[top].end - evs[top].start;
+    }
+    std::vector<std::pair<std::string, Sum>> rows(sums.begin(), sums.end());
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.self > b.second.self; });
+    double all = 0;
+    for (const auto& r : rows) all += r.second.self;
+    std::fprintf(stderr, "[continual-next profile] %s: %.1f ms of op self time; trace in %s\n", what_.c_str(), all / 1e6, path_.c_str());
+    std::fprintf(stderr, "%10s %10s %8s  %s\n", "self ms", "total ms", "calls", "op");
+    for (size_t i = 0; i < rows.size() && i < 30; ++i) {
+      std::fprintf(stderr, "%10.2f %10.2f %8lld  %s\n", rows[i].second.self / 1e6, rows[i].second.total / 1e6,
+                   static_cast<long long>(rows[i].second.calls), rows[i].first.c_str());
+    }
+    result->save(path_);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "[continual-next profile] failed: %s\n", e.what());
+  }
+}
+
+}  // namespace cn
