@@ -1,5 +1,7 @@
 #include "train/adamw.h"
 
+#include <ATen/ops/_fused_adamw.h>
+
 #include <cmath>
 
 #include "core/errors.h"
@@ -13,9 +15,40 @@ AdamW::AdamW(std::vector<NamedTensor> params, AdamWOptions options) : params_(st
   }
 }
 
+namespace {
+
+// ATen's fused CPU AdamW (the kernel behind torch.optim.AdamW(fused=True)) takes every tensor
+// in one vectorised pass: the same update, instead of ~8 small ops per parameter.
+bool fusable(const std::vector<NamedTensor>& params) {
+  for (const auto& p : params) {
+    if (!p.tensor.device().is_cpu() || p.tensor.scalar_type() != at::kFloat || !p.tensor.is_contiguous()) return false;
+    const at::Tensor& g = p.tensor.grad();
+    if (g.defined() && (g.scalar_type() != at::kFloat || !g.is_contiguous())) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void AdamW::step(double lr) {
   at::NoGradGuard noGrad;
   ++step_;
+  if (fusable(params_)) {
+    std::vector<at::Tensor> ps, gs, ms, vs, steps;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const at::Tensor& g = params_[i].tensor.grad();
+      if (!g.defined()) continue;
+      ps.push_back(params_[i].tensor);
+      gs.push_back(g);
+      ms.push_back(expAvg_[i]);
+      vs.push_back(expAvgSq_[i]);
+      steps.push_back(at::full({}, static_cast<double>(step_), at::kFloat));
+    }
+    if (ps.empty()) return;
+    at::_fused_adamw_(ps, gs, ms, vs, {}, steps, lr, options_.beta1, options_.beta2, options_.weightDecay, options_.eps,
+                      /*amsgrad=*/false, /*maximize=*/false);
+    return;
+  }
   const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(step_));
   const double bc2Sqrt = std::sqrt(1.0 - std::pow(options_.beta2, static_cast<double>(step_)));
   const double stepSize = lr / bc1;
