@@ -4,7 +4,11 @@
  * Fisher, LwF its teacher, GEM/A-GEM their memory, CIA its EMA), then trains the second task; the
  * second task's steps are timed (median, after warm-up).
  *
- *   npx tsx bench/method-overhead.ts [--shape tiny] [--threads 2] [--steps 12] [--warmup 2]
+ * The methods run in rounds (each round times every method, plain LoRA included); a method's
+ * ratio is the median over rounds of its time / LoRA's time in the same round, so a machine whose
+ * speed drifts over minutes (shared cloud cores) does not bias one method.
+ *
+ *   npx tsx bench/method-overhead.ts [--shape tiny] [--threads 2] [--steps 12] [--warmup 2] [--rounds 3]
  *       [--methods seqft,ewc,lwf,gem,agem,cia] [--options '{"agem":{"referenceBatch":4}}']
  */
 import { Model, Trainer, loadNative } from '../ts/index';
@@ -59,17 +63,26 @@ async function main() {
   const methods = arg('methods', Object.keys(OPTIONS).join(',')).split(',');
   for (const [m, extra] of Object.entries(JSON.parse(arg('options', '{}')) as Record<string, object>)) OPTIONS[m] = { ...OPTIONS[m], ...extra } as MethodConfigInput;
   if (threads > 0) loadNative().setThreads(threads);
+  const rounds = Number(arg('rounds', '3'));
   const { batch, seq } = SHAPES[shape];
-  const results: Record<string, number> = {};
-  for (const m of methods) {
-    if (!(m in OPTIONS)) throw new Error(`unknown method ${m}; known: ${Object.keys(OPTIONS).join(', ')}`);
-    results[m] = await timeMethod(m, shape, steps, warmup);
+  for (const m of methods) if (!(m in OPTIONS)) throw new Error(`unknown method ${m}; known: ${Object.keys(OPTIONS).join(', ')}`);
+  const timed = methods.includes('seqft') ? methods : ['seqft', ...methods];
+  const times: Record<string, number[]> = Object.fromEntries(timed.map((m) => [m, []]));
+  const ratios: Record<string, number[]> = Object.fromEntries(timed.map((m) => [m, []]));
+  for (let r = 0; r < rounds; r++) {
+    const round: Record<string, number> = {};
+    for (const m of timed) round[m] = await timeMethod(m, shape, steps, warmup);
+    for (const m of timed) {
+      times[m].push(round[m]);
+      ratios[m].push(round[m] / round.seqft);
+    }
   }
-  const base = results.seqft ?? (await timeMethod('seqft', shape, steps, warmup));
   console.log(`method options: ${JSON.stringify(Object.fromEntries(methods.map((m) => [m, OPTIONS[m] ?? {}])))}`);
-  console.log(`method-overhead ${shape} (LoRA r 8 all-linear, batch ${batch} × ${seq}, ${loadNative().info().threads.intraOp} threads, torch ${loadNative().info().torch.version})`);
-  for (const [m, ms] of Object.entries(results)) console.log(`  ${m.padEnd(6)} ${ms.toFixed(1).padStart(8)} ms/step   ${(ms / base).toFixed(2)}× LoRA`);
-  console.log(JSON.stringify({ bench: 'method-overhead', shape, ms_per_step: results, ratio: Object.fromEntries(Object.entries(results).map(([m, ms]) => [m, ms / base])) }));
+  console.log(`method-overhead ${shape} (LoRA r 8 all-linear, batch ${batch} × ${seq}, ${loadNative().info().threads.intraOp} threads, torch ${loadNative().info().torch.version}, ${rounds} rounds)`);
+  for (const m of timed) {
+    console.log(`  ${m.padEnd(6)} ${median(times[m]).toFixed(1).padStart(8)} ms/step   ${median(ratios[m]).toFixed(2)}× LoRA   (rounds: ${ratios[m].map((x) => x.toFixed(2)).join(', ')})`);
+  }
+  console.log(JSON.stringify({ bench: 'method-overhead', shape, rounds, ms_per_step: Object.fromEntries(timed.map((m) => [m, median(times[m])])), ratio: Object.fromEntries(timed.map((m) => [m, median(ratios[m])])) }));
 }
 
 main().catch((e) => {

@@ -11,7 +11,7 @@ import { DeviceError, InvalidArgumentError, info, loadNative } from '../ts/index
 import type { DType, KernelOptions, KernelResult, NativeTensor } from '../ts/native/bindings';
 import { ROOT } from './helpers/run';
 
-type Op = 'rmsNorm' | 'swiglu' | 'rope' | 'linear' | 'loraLinear';
+type Op = 'rmsNorm' | 'swiglu' | 'rope' | 'linear' | 'loraLinear' | 'distillKl';
 
 interface Spec {
   shape: number[];
@@ -34,6 +34,7 @@ const DIFFERENTIABLE: Record<Op, string[]> = {
   rope: ['x'],
   linear: ['x', 'weight', 'bias'],
   loraLinear: ['x', 'weight', 'bias', 'a', 'b'],
+  distillKl: ['student'],
 };
 /** The inputs whose gradient an op returns (a zero-length bias is "no bias"). */
 const differentiable = (c: Case) => DIFFERENTIABLE[c.op].filter((n) => c.inputs[n].data.length > 0);
@@ -113,6 +114,17 @@ function linearCase(name: string, lead: number[], inF: number, outF: number, see
   return { name, op: o.r ? 'loraLinear' : 'linear', inputs, scaling: o.r ? 2 : undefined, gradOutput: spec([...lead, outF], seed + 5) };
 }
 
+/** LwF's KL over [rows, vocab] logits at temperature T (passed as `scaling`); gradOutput is 0-d. */
+function distillCase(name: string, rows: number, vocab: number, T: number, seed: number): Case {
+  return {
+    name,
+    op: 'distillKl',
+    inputs: { student: spec([rows, vocab], seed, 3), teacher: spec([rows, vocab], seed + 1, 3) },
+    scaling: T,
+    gradOutput: { shape: [], data: Float32Array.from([0.7]) },
+  };
+}
+
 // ---- running ops ---------------------------------------------------------------------------------
 
 const native = loadNative();
@@ -137,7 +149,8 @@ async function runCase(c: Case, options: KernelOptions, withGrad = true): Promis
     else if (c.op === 'swiglu') r = await kernels.swiglu(inputs.gate, inputs.up, opts);
     else if (c.op === 'rope') r = await kernels.rope(inputs.x, inputs.cos, inputs.sin, { ...opts, layout: c.layout });
     else if (c.op === 'linear') r = await kernels.linear(inputs.x, inputs.weight, inputs.bias, opts);
-    else r = await kernels.loraLinear(inputs.x, inputs.weight, inputs.bias, inputs.a, inputs.b, c.scaling ?? 1, opts);
+    else if (c.op === 'loraLinear') r = await kernels.loraLinear(inputs.x, inputs.weight, inputs.bias, inputs.a, inputs.b, c.scaling ?? 1, opts);
+    else r = await kernels.distillKl(inputs.student, inputs.teacher, c.scaling ?? 1, opts);
   } finally {
     for (const t of Object.values(inputs)) t.dispose();
     gradOutput?.dispose();
@@ -180,13 +193,16 @@ const CPU_CASES: Case[] = [
   ropeCase('rope [2,3,5,16] strided (bshd view)', [2, 3, 5, 16], 71, { layout: 'bshd' }),
 ];
 
-// The projections on the engine's GEMM (kernels/linear.h) against ATen's at::linear composition.
+// The projections on the engine's GEMM (kernels/linear.h) against ATen's at::linear composition,
+// and LwF's fused KL (kernels/distill_kl.h) against log_softmax + kl_div.
 const LINEAR_CASES: Case[] = [
   linearCase('linear [4,7,24]->40 with bias', [4, 7], 24, 40, 81, { bias: true }),
   linearCase('linear [9,33]->17 without bias', [9], 33, 17, 91, { bias: false }),
   linearCase('linear one row with bias (as in decoding)', [1, 1], 24, 40, 101, { bias: true }),
   linearCase('loraLinear [3,5,24]->40 r 4 with bias', [3, 5], 24, 40, 111, { bias: true, r: 4 }),
   linearCase('loraLinear one row r 8 without bias', [1], 16, 24, 121, { bias: false, r: 8 }),
+  distillCase('distillKl [7,300] T 2', 7, 300, 2, 131),
+  distillCase('distillKl [3,4099] T 1 (odd vocab)', 3, 4099, 1, 141),
 ];
 
 function pythonReference(cases: Case[], dtypes: DType[]): Result[] {
@@ -271,14 +287,15 @@ describe('fused kernels (native/kernels)', function () {
       it(`${c.name}: output and gradients`, async () => {
         const got = await runCase(c, { impl: 'cpu' });
         const want = await runCase(c, { impl: 'reference' });
-        expectClose(got.output, want.output, 2e-6, 'output');
+        // the KL is a sum over rows × vocab of float32 terms: summation order shows at ~1e-5
+        expectClose(got.output, want.output, c.op === 'distillKl' ? 2e-5 : 2e-6, 'output');
         expect(Object.keys(got.grads).sort()).to.deep.equal(differentiable(c).sort());
         for (const n of differentiable(c)) expectClose(got.grads[n], want.grads[n], 1e-5, `grad ${n}`);
       });
     }
 
     it('leaves every input as it was (a one-row product must not write into the bias)', async () => {
-      for (const c of LINEAR_CASES) {
+      for (const c of LINEAR_CASES.filter((l) => l.op !== 'distillKl')) {
         const inputs = Object.fromEntries(Object.entries(c.inputs).map(([n, sp]) => [n, tensor(sp)]));
         try {
           const r = c.op === 'linear'

@@ -5,6 +5,7 @@
 //   kernels.rope(x, cos, sin, options?)                 (options.layout: 'bhsd' | 'bshd')
 //   kernels.linear(x, weight, bias, options?)           x Wᵀ + b on the engine's GEMM (kernels/linear.h);
 //   kernels.loraLinear(x, weight, bias, a, b, scaling, options?)   a zero-length bias means none
+//   kernels.distillKl(student, teacher, temperature, options?)     LwF's KL, a 0-d sum
 // options: { impl?: 'auto' | 'reference' | 'cuda' | 'cpu', device?: 'cpu' | 'cuda[:N]', dtype?: DType,
 //            gradOutput?: Tensor }. Inputs are moved to `device` and cast to `dtype` (floating
 // inputs only) first. With gradOutput, output.backward(gradOutput) runs and `grads` holds the
@@ -15,6 +16,7 @@
 #include "core/errors.h"
 #include "core/exports.h"
 #include "core/tensor.h"
+#include "kernels/distill_kl.h"
 #include "kernels/linear.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
@@ -167,6 +169,14 @@ Napi::Value loraLinearOp(const Napi::CallbackInfo& cb) {
   });
 }
 
+Napi::Value distillKlOp(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    const double temperature = numberArg(cb, 2, "temperature");
+    return runOp(cb, "distillKl", {"student", "teacher"}, {true, false}, 3,
+                 [temperature](const std::vector<at::Tensor>& t, kernels::Impl impl) { return kernels::distillKl(t[0], t[1], temperature, impl); });
+  });
+}
+
 }  // namespace
 
 void initKernels(Napi::Env env, Napi::Object exports) {
@@ -177,6 +187,7 @@ void initKernels(Napi::Env env, Napi::Object exports) {
   k.Set("rope", Napi::Function::New(env, rope, "rope"));
   k.Set("linear", Napi::Function::New(env, linearOp, "linear"));
   k.Set("loraLinear", Napi::Function::New(env, loraLinearOp, "loraLinear"));
+  k.Set("distillKl", Napi::Function::New(env, distillKlOp, "distillKl"));
   exports.Set("kernels", k);
 }
 

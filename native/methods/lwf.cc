@@ -7,6 +7,7 @@
 // swapped in, without grad and without dropout, before the student's forward on the same batch.
 // Options: alpha (default 1.0), temperature (2.0). The reference hard-codes α 0.001, T 2.
 #include "core/errors.h"
+#include "kernels/distill_kl.h"
 #include "methods/math.h"
 #include "methods/method.h"
 #include "models/decoder.h"
@@ -14,12 +15,10 @@
 
 namespace cn {
 
+// Σ p_t (log p_t − log p_s) over the rows: the fused CPU kernel, or the ATen reference
+// (native/kernels/distill_kl.h).
 at::Tensor lwfDistillation(const at::Tensor& student, const at::Tensor& teacher, double temperature) {
-  at::Tensor logStudent = at::log_softmax(student.to(at::kFloat) / temperature, -1);
-  at::Tensor logTeacher = at::log_softmax(teacher.to(at::kFloat).detach() / temperature, -1);
-  // Σ p_t (log p_t − log p_s) in one op (and one in the backward): the [tokens × vocab] tensors
-  // are the largest of the step
-  return at::kl_div(logStudent, logTeacher, at::Reduction::Sum, /*log_target=*/true);
+  return kernels::distillKl(student, teacher, temperature);
 }
 
 namespace {

@@ -1,5 +1,7 @@
 #include "train/adamw.h"
 
+#include <ATen/ops/_foreach_mul.h>
+#include <ATen/ops/_foreach_norm.h>
 #include <ATen/ops/_fused_adamw.h>
 
 #include <cmath>
@@ -100,19 +102,18 @@ void AdamW::loadState(const std::vector<NamedTensor>& state, int64_t step) {
 
 double clipGradNorm(const std::vector<NamedTensor>& params, double maxNorm) {
   at::NoGradGuard noGrad;
-  std::vector<at::Tensor> norms;
+  std::vector<at::Tensor> grads;
   for (const auto& p : params) {
-    if (p.tensor.grad().defined()) norms.push_back(p.tensor.grad().to(at::kFloat).norm(2));
+    if (p.tensor.grad().defined()) grads.push_back(p.tensor.grad());
   }
-  if (norms.empty()) return 0.0;
+  if (grads.empty()) return 0.0;
+  // One multi-tensor op each for the norms and the scaling (not two small ops per tensor).
+  std::vector<at::Tensor> norms = at::_foreach_norm(grads, 2);
+  for (auto& n : norms) n = n.to(at::kFloat);
   const double total = at::stack(norms).norm(2).item<double>();
   if (maxNorm > 0 && std::isfinite(total)) {
     const double coef = maxNorm / (total + 1e-6);
-    if (coef < 1.0) {
-      for (const auto& p : params) {
-        if (p.tensor.grad().defined()) p.tensor.mutable_grad().mul_(coef);
-      }
-    }
+    if (coef < 1.0) at::_foreach_mul_(grads, coef);
   }
   return total;
 }

@@ -137,6 +137,8 @@ export interface NativeKernels {
   linear(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, options?: KernelOptions): Promise<KernelResult<'x' | 'weight' | 'bias'>>;
   /** x Wᵀ + b + scaling · (x aᵀ) bᵀ, LoRA's fused projection. */
   loraLinear(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, a: NativeTensor, b: NativeTensor, scaling: number, options?: KernelOptions): Promise<KernelResult<'x' | 'weight' | 'bias' | 'a' | 'b'>>;
+  /** LwF's Σ_rows KL(softmax(teacher/T) ‖ softmax(student/T)), a 0-d tensor; student, teacher [N, V]. */
+  distillKl(student: NativeTensor, teacher: NativeTensor, temperature: number, options?: KernelOptions): Promise<KernelResult<'student'>>;
 }
 
 export interface NativeBindings {
