@@ -242,6 +242,11 @@ describe('distributed', function () {
       for (const [k, w] of Object.entries(want)) got[k].forEach((x, i) => (d = Math.max(d, Math.abs(x - w[i]))));
       return d;
     };
+    // 1 process and 2 ranks sum a step's gradients in different orders, and their products run at
+    // different row counts (oneDNN rounds those differently); CIA's adaptive EMA and Adam's
+    // normalisation carry that to ~1e-5 after a dozen steps (measured 1.1e-5). A wrong resume
+    // (lost optimizer shard, RNG or position) is off by orders of magnitude more.
+    const TOL = 5e-5;
     // 2 ranks with ZeRO-2 write the checkpoints and die; one process finishes from them.
     const twoToOne = path.join(dir, 'two-to-one');
     const killed = await launched(2, { zeroStage: 2, checkpointDir: twoToOne }, { DDP_KILL_AT: '14' });
@@ -249,7 +254,7 @@ describe('distributed', function () {
     const finished = await single({ checkpointDir: twoToOne });
     if (process.env.DDP_PRINT) console.log(`2 → 1 resumed task 1 at step ${finished.summary.resumedFromStep} of 8`);
     expect(finished.summary.resumedFromStep).to.be.within(1, 7);
-    expect(maxDiff(finished.state)).to.be.at.most(1e-5);
+    expect(maxDiff(finished.state)).to.be.at.most(TOL);
     // One process writes them and dies; 2 ranks with ZeRO-1 finish.
     const oneToTwo = path.join(dir, 'one-to-two');
     const killed1 = await launched(1, { checkpointDir: oneToTwo }, { DDP_KILL_AT: '14', DDP_KILL_RANK: '0' });
@@ -260,7 +265,7 @@ describe('distributed', function () {
       const r = JSON.parse(fs.readFileSync(path.join(dir, `n2.rank${k}.json`), 'utf8'));
       if (process.env.DDP_PRINT) console.log(`1 → 2 resumed task 1 at step ${r.summary.resumedFromStep} of 8 (rank ${k})`);
       expect(r.summary.resumedFromStep, `rank ${k}`).to.be.within(1, 7);
-      expect(maxDiff(r.state), `rank ${k}`).to.be.at.most(1e-5);
+      expect(maxDiff(r.state), `rank ${k}`).to.be.at.most(TOL);
     }
   });
 
