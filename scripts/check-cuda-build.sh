@@ -9,7 +9,9 @@
 #    build/ that the loader uses is never touched. CN_BUILD_JOBS defaults to 1 (nvcc is heavy).
 #    --fresh deletes that build dir first (a full configure + build, as the timings in the docs).
 # 3. Checks the result: CUDA objects were compiled, and the binary loads here (no driver is
-#    needed until a CUDA call) and reports build.cuda = true and kernels.cudaBuilt = true.
+#    needed until a CUDA call) and reports build.cuda = true and kernels.cudaBuilt = true, and
+#    build.nccl = true (c10d's ProcessGroupNCCL compiled in: ProcessGroup.backends has 'nccl';
+#    with no GPU here, asking for it is a DeviceError naming `device`, not "not available").
 #    --ptx   also compiles each native/kernels/*.cu to PTX and reports its global loads/stores
 #            (128-bit: ld/st ...v4) and fails on any local-memory traffic (spilled registers).
 #    --test  also runs test/kernels.test.ts against this binary (CPU paths; GPU cases skip here).
@@ -72,6 +74,16 @@ CONTINUAL_NEXT_NATIVE_DIR="$BUILD_DIR/Release" node -e '
   const n = loadNative(), i = info();
   console.log(`== loads here: torch ${i.torch.version}, build.cuda=${i.build.cuda}, kernels.cudaBuilt=${n.kernels.cudaBuilt}, cudaAvailable=${i.torch.cudaAvailable}`);
   if (!i.build.cuda || !n.kernels.cudaBuilt) process.exit(1);
+  console.log(`== process group backends: ${n.ProcessGroup.backends.join(", ")} (build.nccl=${i.build.nccl})`);
+  if (!i.build.nccl || !n.ProcessGroup.backends.includes("nccl")) process.exit(1);
+  if (!i.torch.cudaAvailable) {
+    n.ProcessGroup.create({ rank: 0, worldSize: 1, masterAddr: "127.0.0.1", masterPort: 1, timeoutMs: 1000, backend: "nccl" }).then(
+      () => process.exit(1),
+      (e) => {
+        console.log(`== backend nccl without a GPU: ${e.name} (field ${e.field}): ${e.message}`);
+        if (e.name !== "DeviceError" || e.field !== "device") process.exit(1);
+      });
+  }
 '
 
 if [ "$PTX" = 1 ]; then

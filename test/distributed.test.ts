@@ -1,8 +1,9 @@
 /**
- * The process group (c10d TCPStore + Gloo) and data-parallel training, with real worker
- * processes over 127.0.0.1 started by `continual-next launch`: collective values, a dead or
- * missing peer as DistributedError (never a hang), and 2 ranks × batch B training to the same
- * parameters as 1 process × batch 2B.
+ * The process group (c10d TCPStore + Gloo, or NCCL in a CUDA build) and data-parallel training,
+ * with real worker processes over 127.0.0.1 started by `continual-next launch`: collective values,
+ * a dead or missing peer as DistributedError (never a hang), and 2 ranks × batch B training to the
+ * same parameters as 1 process × batch 2B. The backend option's validation runs everywhere; the
+ * NCCL cases ([gpu]: a world-size-1 group on one GPU) skip without a CUDA device and NCCL.
  */
 import { expect } from 'chai';
 import fs from 'node:fs';
@@ -10,7 +11,7 @@ import path from 'node:path';
 
 import { spawn } from 'node:child_process';
 
-import { ConfigError, DistributedError, Model, ProcessGroup, Trainer, loadSafetensors, parseStreamConfig, runStream, type MethodConfigInput, type TunerOptions } from '../ts/index';
+import { ConfigError, DeviceError, DistributedError, Model, ProcessGroup, Tensor, Trainer, info, loadNative, loadSafetensors, parseStreamConfig, runStream, type MethodConfigInput, type TunerOptions } from '../ts/index';
 import { DDP_EXAMPLES, DDP_SPEC, trainTasks } from './helpers/ddp-data';
 import { byRank, freePort, killStarted, MAIN_TS, startLaunch } from './helpers/launch';
 import { makeTinyStream } from './helpers/tiny-stream';
@@ -519,5 +520,146 @@ describe('distributed', function () {
     await compareWithOneProcess({ name: 'ewc', lambda: 50, samples: 4 });
     await compareWithOneProcess({ name: 'agem', memoryPerTask: 4, referenceBatch: 3 });
     await compareWithOneProcess({ name: 'gem', memoryPerTask: 5, margin: 0 });
+  });
+
+  it('validates the backend option: an unknown one is a ConfigError naming the field; nccl in a build without it the typed "not available" DistributedError', async () => {
+    const rejection = (f: () => Promise<unknown>) => Promise.resolve().then(f).then(() => undefined, (e: unknown) => e);
+    for (const backend of ['mpi', 'NCCL', '', 3]) {
+      const e = await rejection(async () => ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), backend: backend as never }));
+      expect(e, String(backend)).to.be.instanceOf(ConfigError).with.property('field', 'backend');
+      expect((e as Error).message).to.match(/backend must be 'auto', 'gloo' or 'nccl'/);
+    }
+    // the addon checks it too (a caller that skips the TS layer)
+    const native = loadNative().ProcessGroup;
+    const raw = { rank: 0, worldSize: 1, masterAddr: '127.0.0.1', timeoutMs: 2000 };
+    const e1 = await rejection(async () => native.create({ ...raw, masterPort: await freePort(), backend: 'mpi' }));
+    expect(e1).to.be.instanceOf(ConfigError).with.property('field', 'backend');
+    expect((e1 as Error).message).to.match(/backend must be 'auto', 'gloo' or 'nccl' \(got 'mpi'\)/);
+    // nccl: refused before any connection when the build has none (this CPU build)
+    const t0 = Date.now();
+    const e2 = await rejection(async () => ProcessGroup.create({ rank: 0, worldSize: 2, masterPort: await freePort(), backend: 'nccl', timeoutMs: 20_000 }));
+    if (!ProcessGroup.backends.includes('nccl')) {
+      expect(e2).to.be.instanceOf(DistributedError).with.property('field', 'backend');
+      expect((e2 as Error).message).to.match(/backend 'nccl' is not available in this build/);
+      expect(Date.now() - t0).to.be.below(2000); // no store was waited for
+      expect(info().build.nccl).to.equal(false);
+    } else if (!info().torch.cudaAvailable) {
+      // a CUDA build on a machine without a GPU: no device for the rank
+      expect(e2).to.be.instanceOf(DeviceError).with.property('field', 'device');
+    }
+    // gloo asked for CUDA tensors, or a device that is no device
+    const e3 = await rejection(async () => ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), backend: 'gloo', device: 'cuda' }));
+    expect(e3).to.be.instanceOf(ConfigError).with.property('field', 'device');
+    const e4 = await rejection(async () => ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), device: 'tpu:0' }));
+    expect(e4).to.be.instanceOf(ConfigError).with.property('field', 'device');
+    const e5 = await rejection(async () => native.create({ ...raw, masterPort: await freePort(), backend: 'auto', device: 'tpu' }));
+    expect(e5).to.be.instanceOf(ConfigError).with.property('field', 'device');
+    // 'auto' (the default) for a CPU model is gloo; results are on the group's device
+    await using pg = await ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), device: 'cpu' });
+    expect(pg.backend).to.equal('gloo');
+    expect(pg.device).to.equal('cpu');
+    const sum = await pg.allReduce(Tensor.fromArray(new Float32Array([1, 2]), [2]));
+    expect(sum.device).to.equal('cpu');
+    expect(Array.from(sum.toArray() as Float32Array)).to.deep.equal([1, 2]);
+    expect(ProcessGroup.backends).to.include('gloo');
+  });
+
+  /** Trains LoRA on DDP_EXAMPLES (tiny buckets: several collectives per step) alone or over `pg`; the parameters and per-step losses. */
+  async function trainOnce(device: string, pg?: ProcessGroup) {
+    const options = { epochs: 2, batchSize: 4, gradientAccumulation: 2, learningRate: 1e-2, lrScheduler: 'linear' as const, warmupSteps: 1, maxGradNorm: 0.5, seed: 7, ddpBucketMb: 0.002 };
+    const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1, device });
+    try {
+      model.addAdapter(LORA);
+      const { losses, summary } = await trainTasks(model, options, undefined, pg ? { processGroup: pg } : {});
+      const state = Object.fromEntries(Object.entries(model.native.tunerState()).map(([k, t]) => [k, Array.from(t.toArray() as Float32Array)]));
+      return { losses, summary, state };
+    } finally {
+      await model.dispose();
+    }
+  }
+  const maxAbsDiff = (a: Record<string, number[]>, b: Record<string, number[]>) => {
+    let d = 0;
+    expect(Object.keys(a).sort()).to.deep.equal(Object.keys(b).sort());
+    for (const [k, w] of Object.entries(b)) a[k].forEach((x, i) => (d = Math.max(d, Math.abs(x - w[i]))));
+    return d;
+  };
+  /** The largest |LoRA B| (0 at the start): the comparison is not vacuous when it moved. */
+  const maxB = (state: Record<string, number[]>) => Math.max(...Object.entries(state).filter(([k]) => k.includes('lora_B')).flatMap(([, v]) => v.map(Math.abs)));
+
+  it('trains over a world-size-1 gloo group (through the gradient sync) to exactly the parameters of no group', async () => {
+    const alone = await trainOnce('cpu');
+    await using pg = await ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort() });
+    const grouped = await trainOnce('cpu', pg);
+    expect(pg.waitSeconds()).to.be.above(0); // the buckets did go through the group
+    expect(grouped.summary.steps).to.equal(alone.summary.steps);
+    expect(grouped.losses).to.deep.equal(alone.losses);
+    expect(maxB(alone.state)).to.be.above(1e-3);
+    expect(maxAbsDiff(grouped.state, alone.state)).to.equal(0);
+  });
+
+  describe('NCCL on one GPU (world size 1) [gpu]', function () {
+    this.timeout(120_000);
+    const gpu = info().torch.cudaAvailable && ProcessGroup.backends.includes('nccl');
+    before(function () {
+      if (!gpu) this.skip();
+    });
+
+    it('all-reduces, broadcasts and all-gathers CUDA tensors on cuda:0 (backend nccl, and auto for device cuda)', async () => {
+      await using pg = await ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), backend: 'nccl', timeoutMs: 60_000 });
+      expect(pg.backend).to.equal('nccl');
+      expect(pg.device).to.equal('cuda:0');
+      const x = Tensor.fromArray(new Float32Array([1.5, -2, 3]), [3]);
+      const sum = await pg.allReduce(x);
+      const avg = await pg.allReduce(x, 'avg');
+      const ints = await pg.allReduce(Tensor.fromArray(new BigInt64Array([5n, -7n]), [2], 'int64'));
+      const bcast = await pg.broadcast(Tensor.fromArray(new Float32Array([100, 200]), [2]), 0);
+      const gathered = await pg.allGather(Tensor.fromArray(new Float32Array([4, 5]), [2]));
+      const bytes = await pg.allGather(Tensor.fromArray(new Uint8Array([7, 8, 9]), [3], 'uint8')); // the stream runner's answer gathering
+      await pg.barrier();
+      for (const t of [sum, avg, ints, bcast, ...gathered, ...bytes]) expect(t.device).to.equal('cuda:0');
+      expect(Array.from(sum.toArray() as Float32Array)).to.deep.equal([1.5, -2, 3]);
+      expect(Array.from(avg.toArray() as Float32Array)).to.deep.equal([1.5, -2, 3]);
+      expect(Array.from(ints.toArray() as BigInt64Array, Number)).to.deep.equal([5, -7]);
+      expect(Array.from(bcast.toArray() as Float32Array)).to.deep.equal([100, 200]);
+      expect(gathered.map((t) => Array.from(t.toArray() as Float32Array))).to.deep.equal([[4, 5]]);
+      expect(Array.from(bytes[0].toArray() as Uint8Array)).to.deep.equal([7, 8, 9]);
+      expect(Array.from(x.toArray() as Float32Array)).to.deep.equal([1.5, -2, 3]); // the input is left as it is
+      await using auto = await ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), device: 'cuda' });
+      expect(auto.backend).to.equal('nccl');
+      expect(auto.device).to.equal('cuda:0');
+    });
+
+    it('trains a CUDA model over a world-size-1 NCCL group to the parameters of no group (max abs diff ≤ 1e-5)', async () => {
+      const alone = await trainOnce('cuda:0');
+      await using pg = await ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), backend: 'nccl', timeoutMs: 60_000 });
+      const grouped = await trainOnce('cuda:0', pg);
+      expect(pg.waitSeconds()).to.be.above(0);
+      expect(grouped.summary.steps).to.equal(alone.summary.steps);
+      grouped.losses.forEach((l, i) => expect(l, `loss ${i}`).to.be.closeTo(alone.losses[i], 1e-5));
+      const d = maxAbsDiff(grouped.state, alone.state);
+      if (process.env.DDP_PRINT) console.log(`NCCL world 1 vs no group: max abs diff ${d}`);
+      expect(maxB(alone.state)).to.be.above(1e-3);
+      expect(d).to.be.at.most(1e-5);
+    });
+
+    it('refuses a CPU model over an NCCL group and a CUDA model over a gloo group (ConfigError, field backend)', async () => {
+      const fitOn = async (device: string, pg: ProcessGroup) => {
+        const model = await Model.random(DDP_SPEC, { seed: 3, std: 0.1, device });
+        try {
+          model.addAdapter(LORA);
+          return await new Trainer(model, { epochs: 1, batchSize: 4 }).fit(DDP_EXAMPLES, { processGroup: pg }).then(() => undefined, (e: unknown) => e);
+        } finally {
+          await model.dispose();
+        }
+      };
+      await using nccl = await ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), backend: 'nccl' });
+      const e1 = await fitOn('cpu', nccl);
+      expect(e1).to.be.instanceOf(ConfigError).with.property('field', 'backend');
+      expect((e1 as Error).message).to.match(/backend is nccl.*model is on cpu/);
+      await using gloo = await ProcessGroup.create({ rank: 0, worldSize: 1, masterPort: await freePort(), backend: 'gloo' });
+      const e2 = await fitOn('cuda:0', gloo);
+      expect(e2).to.be.instanceOf(ConfigError).with.property('field', 'backend');
+      expect((e2 as Error).message).to.match(/backend is gloo.*model is on cuda:0/);
+    });
   });
 });

@@ -14,7 +14,7 @@ export type { DecoderSpec, Family } from './model/config';
 export type { TunerOptions, LoraOptions, MoeLoraOptions, FullOptions, PromptTuningOptions, PrefixTuningOptions, PTuningOptions, AdaLoraOptions, AdapterOptions } from './model/tuner-options';
 export { Trainer, encodeExamples } from './train/trainer';
 export { ProcessGroup } from './distributed/process-group';
-export type { ProcessGroupOptions } from './distributed/process-group';
+export type { ProcessGroupBackend, ProcessGroupOptions } from './distributed/process-group';
 export { readRankEnv, isDistributedEnv } from './launch/env';
 export type { RankEnv } from './launch/env';
 export { launch } from './launch/launcher';

@@ -483,6 +483,7 @@ class Model : public Napi::ObjectWrap<Model> {
             } release{exclusive};
             std::lock_guard<std::mutex> lock(s->mu);
             MethodContext ctx = contextOf(*s, padId);
+            if (group) group->checkModelDevice(ctx.model.device, "afterTask");
             ctx.group = group.get();
             methodOf(*s).afterTask(ctx, task, examples);
             s->tuner->setTraining(false);

@@ -1,10 +1,12 @@
 // JS class ProcessGroup over dist/process_group.h. create() forms the group on a worker thread;
 // each collective is enqueued on the JS thread (so the order of calls is the order on the wire,
 // the same on every rank) and awaited on a worker thread, settling a Promise. Inputs are never
-// modified: results are new tensors.
+// modified: results are new tensors, on the group's device (the input is copied there: cpu for
+// gloo, this rank's CUDA device for nccl).
 #include "bindings/process_group.h"
 
 #include "core/async.h"
+#include "core/dtype.h"
 #include "core/env_data.h"
 #include "core/errors.h"
 #include "core/exports.h"
@@ -19,9 +21,12 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
   static void init(Napi::Env env, Napi::Object exports) {
     Napi::Function ctor = DefineClass(env, "ProcessGroup",
                                       {StaticMethod<&JsProcessGroup::create>("create"),
-                                       StaticValue("built", Napi::Boolean::New(env, builtWithGloo())),
+                                       StaticValue("built", Napi::Boolean::New(env, !builtBackends().empty())),
+                                       StaticValue("backends", backendList(env)),
                                        InstanceAccessor<&JsProcessGroup::rank>("rank"),
                                        InstanceAccessor<&JsProcessGroup::worldSize>("worldSize"),
+                                       InstanceAccessor<&JsProcessGroup::backend>("backend"),
+                                       InstanceAccessor<&JsProcessGroup::device>("device"),
                                        InstanceAccessor<&JsProcessGroup::disposed>("disposed"),
                                        InstanceMethod<&JsProcessGroup::allReduce>("allReduce"),
                                        InstanceMethod<&JsProcessGroup::broadcast>("broadcast"),
@@ -54,15 +59,14 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
  private:
   std::shared_ptr<ProcessGroup> group_;
 
-  static bool builtWithGloo() {
-#ifdef CN_WITH_GLOO
-    return true;
-#else
-    return false;
-#endif
+  static Napi::Array backendList(Napi::Env env) {
+    const auto names = builtBackends();
+    Napi::Array out = Napi::Array::New(env, names.size());
+    for (size_t i = 0; i < names.size(); ++i) out.Set(static_cast<uint32_t>(i), Napi::String::New(env, names[i]));
+    return out;
   }
 
-  // create({rank, worldSize, masterAddr, masterPort, timeoutMs, backend}) → Promise<ProcessGroup>
+  // create({rank, worldSize, masterAddr, masterPort, timeoutMs, backend, device, localRank}) → Promise<ProcessGroup>
   static Napi::Value create(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
@@ -73,7 +77,9 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
       g.masterAddr = o.string("masterAddr", "127.0.0.1");
       g.masterPort = static_cast<int>(o.integer("masterPort", 29500));
       g.timeout = std::chrono::milliseconds(o.integer("timeoutMs", 60000));
-      g.backend = o.string("backend", "gloo");
+      g.backend = o.string("backend", "auto");
+      g.device = o.string("device", "");
+      g.localRank = static_cast<int>(o.integer("localRank", 0));
       if (g.timeout.count() < 1) fail(code::kConfig, "timeoutMs must be ≥ 1", {{"field", "timeoutMs"}});
       return runAsync<std::shared_ptr<ProcessGroup>>(
           env, [g]() { return ProcessGroup::create(g); },
@@ -90,14 +96,24 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
   Napi::Value worldSize(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), alive()->size()); });
   }
+  Napi::Value backend(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), alive()->backend()); });
+  }
+  Napi::Value device(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), deviceName(alive()->device())); });
+  }
   Napi::Value disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !group_); }
   Napi::Value waitSeconds(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), alive()->waitSeconds()); });
   }
 
-  // A contiguous CPU copy of a JS tensor argument (the collective works on it in place).
-  static at::Tensor input(const Napi::CallbackInfo& info, const char* what) {
-    return Tensor::unwrap(info[0], what).to(at::kCPU).contiguous().clone();
+  // A contiguous copy of a JS tensor argument on the group's device (the collective works on it
+  // in place). Made on the JS thread, where the collective is then enqueued: NCCL orders its
+  // stream after this thread's current stream, so the copy is done before the collective reads it.
+  static at::Tensor input(const Napi::CallbackInfo& info, const char* what, const ProcessGroup& g) {
+    at::Tensor t = Tensor::unwrap(info[0], what);
+    at::Tensor moved = t.to(g.device()).contiguous();
+    return moved.is_same(t) ? moved.clone() : moved;
   }
 
   // allReduce(tensor, op = 'sum' | 'avg') → Promise<Tensor>
@@ -107,7 +123,7 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
       auto g = available();
       const std::string op = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "sum";
       if (op != "sum" && op != "avg") fail(code::kInvalidArgument, "allReduce op must be 'sum' or 'avg' (got '" + op + "')", {{"field", "op"}});
-      at::Tensor t = input(info, "tensor");
+      at::Tensor t = input(info, "tensor", *g);
       auto pending = std::make_shared<PendingCollective>(g->allReduceSumAsync(t, op == "avg" ? "all-reduce (avg)" : "all-reduce (sum)"));
       const bool avg = op == "avg";
       return runAsync<at::Tensor>(
@@ -130,7 +146,7 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
     return guard(env, [&]() -> Napi::Value {
       auto g = available();
       const int root = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
-      at::Tensor t = input(info, "tensor");
+      at::Tensor t = input(info, "tensor", *g);
       auto pending = std::make_shared<PendingCollective>(g->broadcastAsync(t, root));
       return runAsync<at::Tensor>(
           env, [t, pending]() { pending->wait(); return t; },
@@ -143,7 +159,7 @@ class JsProcessGroup : public Napi::ObjectWrap<JsProcessGroup> {
     Napi::Env env = info.Env();
     return guard(env, [&]() -> Napi::Value {
       auto g = available();
-      at::Tensor t = input(info, "tensor");
+      at::Tensor t = input(info, "tensor", *g);
       auto outputs = std::make_shared<std::vector<at::Tensor>>();
       auto pending = std::make_shared<PendingCollective>(g->allGatherAsync(t, *outputs));
       return runAsync<std::vector<at::Tensor>>(

@@ -79,6 +79,11 @@ Napi::Value info(const Napi::CallbackInfo& cb) {
 #else
     build.Set("gloo", false);
 #endif
+#ifdef CN_WITH_NCCL
+    build.Set("nccl", true);
+#else
+    build.Set("nccl", false);
+#endif
     build.Set("compiler", __VERSION__);
     build.Set("cxxStandard", static_cast<double>(__cplusplus));
     out.Set("build", build);

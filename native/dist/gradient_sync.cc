@@ -1,11 +1,19 @@
 #include "dist/gradient_sync.h"
 
+#include "core/dtype.h"
 #include "core/errors.h"
 
 namespace cn {
 
 GradientSync::GradientSync(std::shared_ptr<ProcessGroup> group, std::vector<NamedTensor> params, int64_t bucketBytes, std::vector<int> owners)
     : group_(std::move(group)), params_(std::move(params)), owners_(std::move(owners)) {
+  flatOptions_ = at::TensorOptions().dtype(at::kFloat).device(params_.empty() ? group_->device() : params_[0].tensor.device());
+  for (const auto& p : params_) {
+    if (p.tensor.device() != group_->device()) {
+      fail(code::kConfig, "data-parallel training over a " + group_->backend() + " group needs the trainable tensors on " + deviceName(group_->device()) +
+                              " (" + p.name + " is on " + deviceName(p.tensor.device()) + ")", {{"field", "backend"}});
+    }
+  }
   where_.resize(params_.size());
   // Reverse order: the last layers' gradients are the first to be ready.
   int64_t bytes = 0;
@@ -37,7 +45,7 @@ GradientSync::GradientSync(std::shared_ptr<ProcessGroup> group, std::vector<Name
     }
     for (int r = owners_.empty() ? 1 : world; r <= world; ++r) b.segment[r] = n;
     b.numel = n;
-    if (owners_.empty()) b.flat = at::zeros({n}, at::kFloat);
+    if (owners_.empty()) b.flat = at::zeros({n}, flatOptions_);
     b.has.assign(b.params.size(), false);
   }
   reset();
@@ -75,7 +83,7 @@ void GradientSync::broadcastParameters() {
   at::NoGradGuard noGrad;
   int64_t n = 0;
   for (auto& p : params_) n += p.tensor.numel();
-  at::Tensor flat = at::empty({n}, at::kFloat);
+  at::Tensor flat = at::empty({n}, flatOptions_);
   int64_t off = 0;
   for (auto& p : params_) {
     flat.narrow(0, off, p.tensor.numel()).copy_(p.tensor.reshape(-1));
@@ -126,7 +134,7 @@ void GradientSync::onGradient(size_t k, const at::Tensor& incoming) {
 }
 
 at::Tensor& GradientSync::flatOf(Bucket& b) {
-  if (!b.flat.defined()) b.flat = at::empty({b.numel}, at::kFloat);
+  if (!b.flat.defined()) b.flat = at::empty({b.numel}, flatOptions_);
   return b.flat;
 }
 
@@ -138,7 +146,7 @@ void GradientSync::launch(Bucket& b) {
   std::vector<at::Tensor> parts;
   for (int r = 0; r < group_->size(); ++r) parts.push_back(b.flat.narrow(0, b.segment[r], b.segment[r + 1] - b.segment[r]));
   const int me = group_->rank();
-  b.mine = at::empty({b.segment[me + 1] - b.segment[me]}, at::kFloat);
+  b.mine = at::empty({b.segment[me + 1] - b.segment[me]}, flatOptions_);
   b.pending.emplace(group_->reduceScatterSumAsync(std::move(parts), b.mine, "gradient reduce-scatter"));
 }
 

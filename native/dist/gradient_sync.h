@@ -8,6 +8,10 @@
 // parameter, a rank with no data in this step): finish() sends whatever is left and waits.
 // Accumulation micro-steps before the last do no communication.
 //
+// Buffers live on the parameters' device, which must be the group's (CPU for gloo, this rank's
+// CUDA device for NCCL; the trainer checks). With NCCL the hooks run on autograd's device thread:
+// their copies go on that thread's current stream, which the collective's stream waits for.
+//
 // The trainer scales each rank's loss by the labelled tokens of the whole global step, so the sum
 // is the single-process gradient of the step's mean loss.
 //
@@ -69,6 +73,7 @@ class GradientSync {
   std::vector<Bucket> buckets_;
   std::vector<std::pair<size_t, size_t>> where_;  // param → (bucket, slot)
   std::vector<int> owners_;  // ZeRO-2 when not empty
+  at::TensorOptions flatOptions_;  // fp32 on the parameters' device (the group's: CPU for gloo, CUDA for NCCL)
   std::vector<unsigned> hooks_;
   std::mutex mu_;
   bool armed_ = false;

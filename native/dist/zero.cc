@@ -35,7 +35,7 @@ double ShardedOptimizerState::clipGradNorm(double maxNorm) {
     const at::Tensor& g = params_[k].tensor.grad();
     if (owner_[k] == group_->rank() && g.defined()) mine += g.to(at::kDouble).pow(2).sum().item<double>();
   }
-  at::Tensor total = at::tensor({mine}, at::kDouble);
+  at::Tensor total = at::tensor({mine}, group_->options(at::kDouble));  // on the group's device (NCCL: CUDA)
   group_->allReduce(total, false);
   const double norm = std::sqrt(total.item<double>());
   if (maxNorm > 0 && std::isfinite(norm)) {
@@ -55,7 +55,7 @@ void ShardedOptimizerState::gatherGradients() {
     int64_t n = 0;
     for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == r) n += params_[k].tensor.numel();
     if (n == 0) continue;
-    at::Tensor flat = at::zeros({n}, at::kFloat);
+    at::Tensor flat = at::zeros({n}, group_->options());
     int64_t off = 0;
     for (size_t k = 0; k < params_.size(); ++k) {
       if (owner_[k] != r) continue;
@@ -80,7 +80,7 @@ void ShardedOptimizerState::broadcastParameters() {
     int64_t n = 0;
     for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == r) n += params_[k].tensor.numel();
     if (n == 0) continue;
-    at::Tensor flat = at::empty({n}, at::kFloat);
+    at::Tensor flat = at::empty({n}, group_->options());
     int64_t off = 0;
     for (size_t k = 0; k < params_.size(); ++k) {
       if (owner_[k] != r) continue;
@@ -108,7 +108,7 @@ std::vector<NamedTensor> ShardedOptimizerState::gatherState(const std::vector<Na
     int64_t n = 0;
     for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == r) n += 2 * params_[k].tensor.numel();
     if (n == 0) continue;
-    at::Tensor flat = at::empty({n}, at::kFloat);
+    at::Tensor flat = at::empty({n}, group_->options());
     int64_t off = 0;
     for (size_t k = 0; k < params_.size(); ++k) {
       if (owner_[k] != r) continue;

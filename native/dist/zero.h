@@ -6,7 +6,8 @@
 //            rest, so a rank holds only its owned gradients; clipping uses the global norm from
 //            the all-reduced squared norms of the owned shards (clipGradNorm here).
 // For checkpoints the shards are gathered, so the file is the same as one process's (and does not
-// depend on the world size or the stage).
+// depend on the world size or the stage). Every buffer that goes on the wire is on the group's
+// device, which is the parameters' (the trainer checks): CPU for gloo, CUDA for NCCL.
 #pragma once
 #include <memory>
 #include <vector>

@@ -104,7 +104,7 @@ class Cia : public Method {
       int64_t count = 0;
       for (size_t i = 0; i < gPrev_.size(); ++i) if (ctx.shards->owner[i] == r) count += ctx.params[i].tensor.numel();
       if (count == 0) continue;
-      at::Tensor flat = at::zeros({count}, at::kFloat);
+      at::Tensor flat = at::zeros({count}, ctx.params.front().tensor.options().dtype(at::kFloat));  // the group's device
       int64_t off = 0;
       for (size_t i = 0; i < gPrev_.size(); ++i) {
         if (ctx.shards->owner[i] != r) continue;

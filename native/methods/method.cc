@@ -68,7 +68,7 @@ at::Tensor localFlatGradients(const MethodContext& ctx) {
   if (!ctx.shards) return flatGradients(ctx.params);
   std::vector<NamedTensor> owned;
   for (size_t k = 0; k < ctx.params.size(); ++k) if (ctx.shards->owns(k)) owned.push_back(ctx.params[k]);
-  if (owned.empty()) return at::zeros({0}, at::kFloat);
+  if (owned.empty()) return at::zeros({0}, at::TensorOptions().dtype(at::kFloat).device(ctx.model.device));
   return flatGradients(owned);
 }
 
@@ -83,7 +83,9 @@ void setLocalFlatGradients(const MethodContext& ctx, const at::Tensor& flat) {
 }
 
 void sumOverShards(const MethodContext& ctx, at::Tensor& partial) {
-  if (ctx.shards && ctx.group) ctx.group->allReduce(partial, false);
+  // Partial sums may be host scalars (CIA's norms, A-GEM's dots): staged through the group's
+  // device (NCCL: CUDA) and written back where they are.
+  if (ctx.shards && ctx.group) ctx.group->allReduceAnywhere(partial);
 }
 
 at::Tensor reduceLocalGradients(const MethodContext& ctx) {
@@ -100,7 +102,7 @@ at::Tensor reduceLocalGradients(const MethodContext& ctx) {
   for (int r = 0; r < world; ++r) {
     std::vector<NamedTensor> of;
     for (size_t k = 0; k < ctx.params.size(); ++k) if (ctx.shards->owner[k] == r) of.push_back(ctx.params[k]);
-    parts.push_back(of.empty() ? at::zeros({0}, at::kFloat) : flatGradients(of).contiguous());
+    parts.push_back(of.empty() ? at::zeros({0}, at::TensorOptions().dtype(at::kFloat).device(ctx.model.device)) : flatGradients(of).contiguous());
   }
   at::Tensor mine = at::empty_like(parts[ctx.shards->rank]);
   ctx.group->reduceScatterSumAsync(std::move(parts), mine, "memory gradient reduce-scatter").wait();

@@ -182,8 +182,9 @@ void checkSameJob(ProcessGroup& group, const std::string& fp, const std::vector<
     data.add(e.labels.data(), e.labels.size() * sizeof(int64_t));
     data.add(static_cast<int64_t>(e.ids.size()));
   }
-  at::Tensor mine = at::tensor({static_cast<int64_t>(options.h), static_cast<int64_t>(layout.h), static_cast<int64_t>(data.h)}, at::kLong);
+  at::Tensor mine = at::tensor({static_cast<int64_t>(options.h), static_cast<int64_t>(layout.h), static_cast<int64_t>(data.h)}, group.options(at::kLong));
   auto all = group.allGather(mine);
+  for (auto& t : all) t = t.cpu();
   static const char* kWhat[] = {"training options (or the number of examples, or the CL method)", "trainable tensors (tuner, names, shapes)", "training examples"};
   for (size_t r = 1; r < all.size(); ++r) {
     for (int64_t k = 0; k < 3; ++k) {
@@ -236,12 +237,12 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
   MethodContext ctx{model, tuner, params, options_.padId, group_ && group_->size() > 1 ? group_.get() : nullptr, zero2 ? &shards : nullptr};
   // Data parallel: the epoch is planned in global micro-batches of batchSize × world examples
   // (the same plan on every rank, and the plan one process with that batch size makes); rank r
-  // trains on its slice [r·batchSize, (r+1)·batchSize) of each.
-  if (world > 1 && !model.device.is_cpu()) {
-    fail(code::kDevice, "data-parallel training runs on CPU tensors (gloo) only in this build", {{"field", "device"}});
-  }
+  // trains on its slice [r·batchSize, (r+1)·batchSize) of each. The model must be on the group's
+  // device: CPU for gloo, this rank's CUDA device for NCCL. With a group, the gradients go through
+  // the group at any world size (at world size 1 that changes nothing but runs the same path).
+  if (group_) group_->checkModelDevice(model.device, "fit");
   std::unique_ptr<GradientSync> sync;
-  if (world > 1) sync = std::make_unique<GradientSync>(group_, params, options_.ddpBucketBytes, zero2 ? zero->owners() : std::vector<int>());
+  if (group_) sync = std::make_unique<GradientSync>(group_, params, options_.ddpBucketBytes, zero2 ? zero->owners() : std::vector<int>());
   const int64_t globalBatch = options_.batchSize * world;
   const int64_t microPerEpoch = (static_cast<int64_t>(examples.size()) + globalBatch - 1) / globalBatch;
   const int64_t stepsPerEpoch = (microPerEpoch + options_.gradAccum - 1) / options_.gradAccum;
@@ -341,7 +342,7 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       if (sync) {
         // Sum gradients (and the step's loss and token count for the logs) over the ranks, before
         // any gradient transform: GEM/A-GEM project, and CIA reads, the global gradient.
-        at::Tensor stats = at::tensor({stepLoss, static_cast<double>(rankTokens)}, at::kDouble);
+        at::Tensor stats = at::tensor({stepLoss, static_cast<double>(rankTokens)}, group_->options(at::kDouble));  // NCCL: on its CUDA device
         sync->finish(stats);
         int64_t held = 0;
         for (const auto& p : params) held += p.tensor.grad().defined() ? p.tensor.numel() : 0;
@@ -385,8 +386,8 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
           at::Tensor mine = g->get_state();
           if (world == 1) rng[0].push_back(mine);
           else {
-            auto all = group_->allGather(mine.contiguous());
-            for (int64_t r = 0; r < world; ++r) rng[r].push_back(all[r]);
+            auto all = group_->allGather(mine.to(group_->device()).contiguous());  // a CPU byte tensor; NCCL: via CUDA
+            for (int64_t r = 0; r < world; ++r) rng[r].push_back(all[r].cpu());
           }
         }
         if (rank == 0) saveCheckpoint(options_.checkpointDir, tuner, methodState, optState, rng, pos, fp);

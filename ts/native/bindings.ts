@@ -52,7 +52,7 @@ export interface NativeInfo {
   threads: { intraOp: number; interOp: number; physicalCores: number };
   /** native/core/cpu_allocator.h: "caching" (default) or "system" (CN_CPU_ALLOCATOR=system); bytes held for reuse and the cap (CN_CPU_CACHE_MB). */
   cpuAllocator: { kind: 'caching' | 'system'; cachedBytes: number; limitBytes: number; hits: number; misses: number };
-  build: { napiVersion: number; cuda: boolean; gloo: boolean; compiler: string; cxxStandard: number };
+  build: { napiVersion: number; cuda: boolean; gloo: boolean; nccl: boolean; compiler: string; cxxStandard: number };
 }
 
 export interface SpinProgress {
@@ -155,10 +155,14 @@ export interface NativeBindings {
   ProcessGroup: NativeProcessGroupClass;
 }
 
-/** native/bindings/process_group.cc: a c10d group (TCPStore + Gloo). Failures reject with DistributedError. */
+/** native/bindings/process_group.cc: a c10d group (TCPStore + Gloo or NCCL). Failures reject with DistributedError. */
 export interface NativeProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
+  /** The backend in use ('auto' resolved). */
+  readonly backend: 'gloo' | 'nccl';
+  /** Where the group's tensors live: 'cpu' (gloo) or this rank's 'cuda:N' (nccl). Results are there. */
+  readonly device: string;
   readonly disposed: boolean;
   allReduce(tensor: NativeTensor, op?: 'sum' | 'avg'): Promise<NativeTensor>;
   broadcast(tensor: NativeTensor, root?: number): Promise<NativeTensor>;
@@ -169,9 +173,20 @@ export interface NativeProcessGroup {
 }
 
 export interface NativeProcessGroupClass {
-  /** False when the addon was built without gloo's headers (create() then rejects). */
+  /** False when the addon was built without any backend (create() then rejects). */
   readonly built: boolean;
-  create(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; timeoutMs: number; backend: string }): Promise<NativeProcessGroup>;
+  /** The backends compiled in ('gloo': gloo's headers at build time; 'nccl': a CUDA libtorch and nccl.h). */
+  readonly backends: ('gloo' | 'nccl')[];
+  create(options: {
+    rank: number;
+    worldSize: number;
+    masterAddr: string;
+    masterPort: number;
+    timeoutMs: number;
+    backend: string;
+    device?: string;
+    localRank?: number;
+  }): Promise<NativeProcessGroup>;
 }
 
 /** The CL methods' formulas on small tensors (native/bindings/method_math.cc), for math tests. */

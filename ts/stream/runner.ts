@@ -126,7 +126,10 @@ export async function runStream(config: StreamConfig, options: RunOptions = {}):
   }
 
   const tokenizer = await Tokenizer.fromDir(config.model, config.chatTemplate ? { chatTemplate: config.chatTemplate } : {});
-  await using model = await Model.load(config.model, { device: config.device, dtype: config.dtype });
+  // Data parallel on CUDA: each rank's model on its own device, the NCCL group's (cuda:LOCAL_RANK for 'cuda').
+  const pg = options.processGroup;
+  const device = pg?.backend === 'nccl' && config.device === 'cuda' ? pg.device : config.device;
+  await using model = await Model.load(config.model, { device, dtype: config.dtype });
   const evalOptions = (method: string, seed: number, row: number) => ({
     maxNewTokens: config.generation.maxNewTokens,
     batchSize: config.generation.batchSize,

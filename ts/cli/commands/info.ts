@@ -21,7 +21,7 @@ export function registerInfoCommand(program: Command): void {
           `devices      ${i.devices.map((d) => d.name).join(', ')}`,
           `threads      ${i.threads.intraOp} intra-op (physical cores ${i.threads.physicalCores}), ${i.threads.interOp} inter-op`,
           `blas         MKL ${i.torch.mkl ? 'yes' : 'no'}, oneDNN ${i.torch.mkldnn ? 'yes' : 'no'}, OpenMP ${i.torch.openmp ? 'yes' : 'no'}`,
-          `build        N-API ${i.build.napiVersion}, gloo ${i.build.gloo ? 'yes' : 'no'}, ${i.build.compiler}`,
+          `build        N-API ${i.build.napiVersion}, gloo ${i.build.gloo ? 'yes' : 'no'}, nccl ${i.build.nccl ? 'yes' : 'no'}, ${i.build.compiler}`,
           `native dir   ${i.nativeDir}`,
         ];
         for (const c of checks ?? []) lines.push(`self-check   ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);

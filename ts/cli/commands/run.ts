@@ -23,7 +23,8 @@ export async function runWithProgress(config: StreamConfig, flags: RunFlags): Pr
   const { isDistributedEnv, readRankEnv } = await import('../../launch/env.js');
   const distributed = isDistributedEnv() && readRankEnv().worldSize > 1;
   const { ProcessGroup } = await import('../../distributed/process-group.js');
-  await using pg = distributed ? await ProcessGroup.fromEnv({ timeoutMs: 30 * 60_000 }) : undefined;
+  // The backend follows the model's device ('auto'): NCCL on cuda:LOCAL_RANK for a CUDA model in a build with it, else gloo.
+  await using pg = distributed ? await ProcessGroup.fromEnv({ timeoutMs: 30 * 60_000, device: config.device }) : undefined;
   const reporter = !pg || pg.rank === 0;
   const progress = new StreamProgress(progressMode(flags.json || !reporter));
   const controller = new AbortController();
