@@ -1,4 +1,6 @@
-// Heavy native work runs on libuv's thread pool and settles a Promise (never blocks the JS thread).
+// Heavy native work runs off the JS thread and settles a Promise (never blocks the JS thread):
+// queued on libuv's pool, whose thread hands it to the process's one compute thread
+// (core/compute_thread.h) and waits.
 //
 //   return cn::runAsync(env, [state]() { return doWork(*state); },
 //                       [](Napi::Env env, Result& r) { return toJs(env, r); });
@@ -14,6 +16,7 @@
 #include <optional>
 #include <utility>
 
+#include "core/compute_thread.h"
 #include "core/errors.h"
 #include "core/progress.h"
 
@@ -39,7 +42,7 @@ class PromiseWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     try {
-      result_.emplace(work_());
+      runOnComputeThread([this] { result_.emplace(work_()); });
     } catch (...) {
       error_ = std::current_exception();
       SetError("native work failed");

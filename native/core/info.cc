@@ -6,6 +6,7 @@
 
 #include "core/errors.h"
 #include "core/exports.h"
+#include "core/compute_thread.h"
 #include "core/cpu_allocator.h"
 #include "core/threads.h"
 #include "kernels/gemm.h"
@@ -97,6 +98,7 @@ Napi::Value setThreads(const Napi::CallbackInfo& cb) {
       fail(code::kInvalidArgument, "setThreads(n): n must be a positive integer", {{"field", "threads"}});
     }
     at::set_num_threads(cb[0].As<Napi::Number>().Int32Value());
+    setComputeThreads(cb[0].As<Napi::Number>().Int32Value());
     return cb.Env().Undefined();
   });
 }

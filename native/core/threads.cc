@@ -1,5 +1,7 @@
 #include "core/threads.h"
 
+#include "core/compute_thread.h"
+
 #include <ATen/Parallel.h>
 #include <sched.h>
 
@@ -43,7 +45,10 @@ int defaultThreads() {
 
 void applyDefaultThreads() {
   static std::once_flag once;
-  std::call_once(once, [] { at::set_num_threads(defaultThreads()); });
+  std::call_once(once, [] {
+    at::set_num_threads(defaultThreads());
+    setComputeThreads(defaultThreads());
+  });
 }
 
 }  // namespace cn
