@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "core/errors.h"
@@ -49,32 +50,8 @@ double ShardedOptimizerState::clipGradNorm(double maxNorm) {
   return norm;
 }
 
-void ShardedOptimizerState::gatherGradients() {
-  at::NoGradGuard noGrad;
-  for (int r = 0; r < group_->size(); ++r) {
-    int64_t n = 0;
-    for (size_t k = 0; k < params_.size(); ++k) if (owner_[k] == r) n += params_[k].tensor.numel();
-    if (n == 0) continue;
-    at::Tensor flat = at::zeros({n}, group_->options());
-    int64_t off = 0;
-    for (size_t k = 0; k < params_.size(); ++k) {
-      if (owner_[k] != r) continue;
-      const at::Tensor& p = params_[k].tensor;
-      if (r == group_->rank() && p.grad().defined()) flat.narrow(0, off, p.numel()).copy_(p.grad().reshape(-1));
-      off += p.numel();
-    }
-    group_->broadcast(flat, r);
-    off = 0;
-    for (size_t k = 0; k < params_.size(); ++k) {
-      if (owner_[k] != r) continue;
-      at::Tensor p = params_[k].tensor;
-      if (r != group_->rank()) p.mutable_grad() = flat.narrow(0, off, p.numel()).view(p.sizes()).to(p.scalar_type()).clone();
-      off += p.numel();
-    }
-  }
-}
-
-void ShardedOptimizerState::broadcastParameters() {
+void ShardedOptimizerState::broadcastFromOwners(const std::function<at::Tensor(size_t)>& mine,
+                                                const std::function<void(size_t, const at::Tensor&)>& receive) {
   at::NoGradGuard noGrad;
   for (int r = 0; r < group_->size(); ++r) {
     int64_t n = 0;
@@ -84,19 +61,32 @@ void ShardedOptimizerState::broadcastParameters() {
     int64_t off = 0;
     for (size_t k = 0; k < params_.size(); ++k) {
       if (owner_[k] != r) continue;
-      const at::Tensor& p = params_[k].tensor;
-      if (r == group_->rank()) flat.narrow(0, off, p.numel()).copy_(p.reshape(-1));
-      off += p.numel();
+      const int64_t m = params_[k].tensor.numel();
+      if (r == group_->rank()) {
+        const at::Tensor t = mine(k);
+        if (t.defined()) flat.narrow(0, off, m).copy_(t.reshape(-1));
+        else flat.narrow(0, off, m).zero_();
+      }
+      off += m;
     }
     group_->broadcast(flat, r);
     off = 0;
     for (size_t k = 0; k < params_.size(); ++k) {
       if (owner_[k] != r) continue;
-      at::Tensor p = params_[k].tensor;
-      if (r != group_->rank()) p.copy_(flat.narrow(0, off, p.numel()).view(p.sizes()));
-      off += p.numel();
+      const int64_t m = params_[k].tensor.numel();
+      if (r != group_->rank()) receive(k, flat.narrow(0, off, m).view(params_[k].tensor.sizes()));
+      off += m;
     }
   }
+}
+
+void ShardedOptimizerState::gatherGradients() {
+  broadcastFromOwners([&](size_t k) { return params_[k].tensor.grad(); },
+                      [&](size_t k, const at::Tensor& g) { params_[k].tensor.mutable_grad() = g.to(params_[k].tensor.scalar_type()).clone(); });
+}
+
+void ShardedOptimizerState::broadcastParameters() {
+  broadcastFromOwners([&](size_t k) { return params_[k].tensor; }, [&](size_t k, const at::Tensor& v) { params_[k].tensor.copy_(v); });
 }
 
 std::vector<NamedTensor> ShardedOptimizerState::gatherState(const std::vector<NamedTensor>& mine) {

@@ -9,6 +9,7 @@
 // depend on the world size or the stage). Every buffer that goes on the wire is on the group's
 // device, which is the parameters' (the trainer checks): CPU for gloo, CUDA for NCCL.
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -37,6 +38,10 @@ class ShardedOptimizerState {
   std::vector<NamedTensor> gatherState(const std::vector<NamedTensor>& mine);
 
  private:
+  // For each rank r in turn: r packs mine(k) of every tensor k it owns (zeros where undefined)
+  // into one buffer and broadcasts it; every other rank gets tensor k's part through receive(k, ·).
+  void broadcastFromOwners(const std::function<at::Tensor(size_t)>& mine, const std::function<void(size_t, const at::Tensor&)>& receive);
+
   std::shared_ptr<ProcessGroup> group_;
   std::vector<NamedTensor> params_;
   std::vector<int> owner_;
