@@ -46,34 +46,28 @@ ScopedProfile::~ScopedProfile() {
       int64_t calls = 0;
     };
     std::map<std::string, Sum> sums;
-    std::vector<std::pair<size_t, uint64_t>> stack;  // (event, children's time)
-    auto close = [&](size_t k, uint64_t children) {
-      auto& s = sums[evs[k].name];
-      const double d = static_cast<double>(evs[k].end - evs[k].start);
-      s.total += d;
-      s.self += d - static_cast<double>(children);
-      ++s.calls;
+    std::vector<std::pair<size_t, uint64_t>> stack;  // (open event, its children's time so far)
+    // Closes the innermost open event: its self time, and its time counted as its parent's child.
+    auto pop = [&] {
+      auto [top, children] = stack.back();
+      stack.pop_back();
+      auto& sum = sums[evs[top].name];
+      const uint64_t d = evs[top].end - evs[top].start;
+      sum.total += static_cast<double>(d);
+      sum.self += static_cast<double>(d - std::min(d, children));
+      ++sum.calls;
+      if (!stack.empty()) stack.back().second += d;
     };
     uint64_t thread = UINT64_MAX;
     for (size_t k = 0; k < evs.size(); ++k) {
       if (evs[k].thread != thread) {
-        while (!stack.empty()) close(stack.back().first, stack.back().second), stack.pop_back();
+        while (!stack.empty()) pop();
         thread = evs[k].thread;
       }
-      while (!stack.empty() && evs[stack.back().first].end <= evs[k].start) {
-        auto [top, ch] = stack.back();
-        stack.pop_back();
-        close(top, ch);
-        if (!stack.empty()) stack.back().second += evs[top].end - evs[top].start;
-      }
+      while (!stack.empty() && evs[stack.back().first].end <= evs[k].start) pop();
       stack.push_back({k, 0});
     }
-    while (!stack.empty()) {
-      auto [top, ch] = stack.back();
-      stack.pop_back();
-      close(top, ch);
-      if (!stack.empty()) stack.back().second += evs[top].end - evs[top].start;
-    }
+    while (!stack.empty()) pop();
     std::vector<std::pair<std::string, Sum>> rows(sums.begin(), sums.end());
     std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.self > b.second.self; });
     double all = 0;

@@ -1,6 +1,6 @@
-// Helpers of the CPU kernels (<op>_cpu.cc): float32 rows, parallel over fixed chunks so results
-// never depend on the thread count, and the inner loops compiled for AVX-512, AVX2 and plain
-// x86-64 with the best picked at load (the addon itself is built for generic x86-64).
+// Helpers of the CPU kernels (<op>_cpu.cc): the inner loops compiled for AVX-512, AVX2 and plain
+// x86-64 with the best picked at load (the addon itself is built for generic x86-64), and an exp
+// that vectorises.
 #pragma once
 #include <ATen/Parallel.h>
 
@@ -14,12 +14,6 @@
 #endif
 
 namespace cn::kernels::cpu {
-
-// Rows [0, n) in chunks of `grain`, in parallel; fn(begin, end).
-template <typename F>
-void forRows(int64_t n, int64_t grain, const F& fn) {
-  at::parallel_for(0, n, grain, fn);
-}
 
 // exp(x) for float32 that the compiler can vectorise (std::exp is a libm call per element):
 // 2^n · p(r), n = round(x / ln 2), r = x − n ln 2 in two parts, p a degree-6 Taylor polynomial

@@ -57,7 +57,7 @@ struct RmsNormCpuFunction : public torch::autograd::Function<RmsNormCpuFunction>
     at::Tensor rstd = at::empty({N}, xc.options());
     const float *xp = xc.const_data_ptr<float>(), *wp = wc.const_data_ptr<float>();
     float *yp = y.mutable_data_ptr<float>(), *rp = rstd.mutable_data_ptr<float>();
-    cpu::forRows(N, kRowsPerBlock, [&](int64_t b, int64_t e) { forwardRows(xp, wp, yp, rp, b, e, C, static_cast<float>(eps)); });
+    at::parallel_for(0, N, kRowsPerBlock, [&](int64_t b, int64_t e) { forwardRows(xp, wp, yp, rp, b, e, C, static_cast<float>(eps)); });
     ctx->save_for_backward({xc, wc, rstd});
     return y;
   }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "core/errors.h"
 #include "kernels/linear.h"
 
 namespace cn {
@@ -16,10 +17,13 @@ struct Linear;
 class LinearHook {
  public:
   virtual ~LinearHook() = default;
-  // Returns the layer output given its input and the base output.
-  virtual at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) = 0;
-  // The whole layer: by default the base projection, then forward(). A hook that can fuse its
-  // term into the base product (LoRA) overrides this.
+  // A hook overrides one of these two.
+  // The layer output given its input and the base output (called by the default apply()).
+  virtual at::Tensor forward(const at::Tensor& /*x*/, const at::Tensor& /*baseOut*/) {
+    fail(code::kNative, "a LinearHook must override forward() or apply()");
+  }
+  // The whole layer: by default the base projection, then forward(). A hook that fuses its term
+  // into the base product (LoRA) overrides this instead.
   virtual at::Tensor apply(const Linear& base, const at::Tensor& x);
   // Folds the hook into the base weight (delta W) when it can; false if it cannot.
   virtual bool deltaWeight(at::Tensor& out) { return false; }

@@ -25,12 +25,6 @@ class LoraLinear : public LinearHook {
     at::Tensor h = lowrank::inputDropout(x, dropout_, gen_, *training_);
     return kernels::loraLinear(x, h, base.weight, base.bias, a_, b_, scaling_);
   }
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) override {
-    at::Tensor h = lowrank::inputDropout(x, dropout_, gen_, *training_);
-    at::Tensor down = kernels::linear(h, a_);
-    const int64_t out = baseOut.size(-1);
-    return at::addmm(baseOut.reshape({-1, out}), down.reshape({-1, down.size(-1)}), b_.t(), 1.0, scaling_).view(baseOut.sizes());
-  }
   bool deltaWeight(at::Tensor& out) override {
     out = at::mm(b_, a_) * scaling_;
     return true;
