@@ -15,6 +15,8 @@ const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'decoder');
 
 interface Cases {
   tensors: Record<string, NativeTensor>;
+  /** One owning Tensor per fixture tensor (see tensor()). */
+  wrapped: Map<string, Tensor>;
   json: {
     tolerances: Record<string, { atol?: number; rtol?: number }>;
     scalars: Record<string, number>;
@@ -27,8 +29,20 @@ async function readCases(name: string): Promise<Cases> {
   const dir = path.join(FIXTURES, name);
   return {
     tensors: await loadNative().safetensors.load(path.join(dir, 'cases.safetensors')),
+    wrapped: new Map(),
     json: JSON.parse(fs.readFileSync(path.join(dir, 'cases.json'), 'utf8')),
   };
+}
+
+/**
+ * The fixture tensor `key` as a Tensor. A Tensor owns its native tensor and frees it when it is
+ * collected, so each native one gets exactly one wrapper, kept alive by `cases`: a second,
+ * short-lived wrapper would free the tensor under the first one's feet.
+ */
+function tensor(cases: Cases, key: string): Tensor {
+  let t = cases.wrapped.get(key);
+  if (!t) cases.wrapped.set(key, (t = new Tensor(cases.tensors[key])));
+  return t;
 }
 
 const f32 = (t: NativeTensor | Tensor) => t.toArray() as Float32Array;
@@ -79,8 +93,8 @@ for (const name of ['qwen2', 'llama']) {
     });
 
     it('reproduces the logits of a right-padded batch', async () => {
-      const ids = new Tensor(cases.tensors.input_ids);
-      const mask = new Tensor(cases.tensors.attention_mask);
+      const ids = tensor(cases, 'input_ids');
+      const mask = tensor(cases, 'attention_mask');
       const logits = await model.forward(ids, mask);
       expect(logits.shape).to.deep.equal([3, 12, vocab]);
       const d = maxDiffOnMask(f32(logits), f32(cases.tensors.logits), i64(cases.tensors.attention_mask), vocab);
@@ -88,7 +102,7 @@ for (const name of ['qwen2', 'llama']) {
     });
 
     it('reproduces the logits of a left-padded batch (positions from the mask)', async () => {
-      const logits = await model.forward(new Tensor(cases.tensors['left.input_ids']), new Tensor(cases.tensors['left.attention_mask']));
+      const logits = await model.forward(tensor(cases, 'left.input_ids'), tensor(cases, 'left.attention_mask'));
       const d = maxDiffOnMask(f32(logits), f32(cases.tensors['left.logits']), i64(cases.tensors['left.attention_mask']), vocab);
       expect(d).to.be.below(cases.json.tolerances.logits_fp32.atol!);
     });
@@ -120,7 +134,7 @@ for (const name of ['qwen2', 'llama']) {
       });
 
       it('loads a PEFT-saved adapter and reproduces PEFT logits and loss', async () => {
-        const logits = await model.forward(new Tensor(cases.tensors.input_ids), new Tensor(cases.tensors.attention_mask));
+        const logits = await model.forward(tensor(cases, 'input_ids'), tensor(cases, 'attention_mask'));
         const d = maxDiffOnMask(f32(logits), f32(cases.tensors['lora.logits']), i64(cases.tensors.attention_mask), vocab);
         expect(d).to.be.below(cases.json.tolerances.logits_fp32.atol!);
         const r = await model.native.lossAndGradients(cases.tensors.input_ids, cases.tensors.labels, cases.tensors.attention_mask);
@@ -177,8 +191,8 @@ for (const name of ['qwen2', 'llama']) {
       });
 
       it('merge() folds the adapter into the weights with the same logits; unmerge() restores them', async () => {
-        const ids = new Tensor(cases.tensors.input_ids);
-        const mask = new Tensor(cases.tensors.attention_mask);
+        const ids = tensor(cases, 'input_ids');
+        const mask = tensor(cases, 'attention_mask');
         const before = f32(await model.forward(ids, mask));
         model.merge();
         const merged = f32(await model.forward(ids, mask));
@@ -197,7 +211,7 @@ for (const name of ['qwen2', 'llama']) {
         expect(config.r).to.equal(cases.json.lora.config.r);
         expect(config.lora_alpha).to.equal(cases.json.lora.config.lora_alpha);
         expect(config.target_modules).to.deep.equal(['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
-        const ids = new Tensor(cases.tensors.input_ids);
+        const ids = tensor(cases, 'input_ids');
         const before = f32(await model.forward(ids));
         model.removeAdapter();
         await model.loadAdapter(out);
@@ -213,10 +227,10 @@ describe('decoder loading', () => {
     const cases = await readCases('qwen2');
     const mask = i64(cases.tensors.attention_mask);
     await using sharded = await Model.load(path.join(FIXTURES, 'qwen2', 'model-sharded'));
-    const a = f32(await sharded.forward(new Tensor(cases.tensors.input_ids), new Tensor(cases.tensors.attention_mask)));
+    const a = f32(await sharded.forward(tensor(cases, 'input_ids'), tensor(cases, 'attention_mask')));
     expect(maxDiffOnMask(a, f32(cases.tensors.logits), mask, 320)).to.be.below(1e-4);
     await using bf16 = await Model.load(path.join(FIXTURES, 'qwen2', 'model-bf16'));
-    const b = f32(await bf16.forward(new Tensor(cases.tensors.input_ids), new Tensor(cases.tensors.attention_mask)));
+    const b = f32(await bf16.forward(tensor(cases, 'input_ids'), tensor(cases, 'attention_mask')));
     expect(maxDiffOnMask(b, f32(cases.tensors['bf16.logits']), mask, 320)).to.be.below(cases.json.tolerances.bf16_logits.atol!);
   });
 

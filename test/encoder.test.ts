@@ -119,14 +119,16 @@ describe('sentence encoder (native BERT / XLM-R) vs sentence-transformers', func
     expect(xlmr.tokenize(long).at(-1)).to.equal(2); // </s> kept after truncation
   });
 
-  it('gives the same embeddings one by one as in one padded batch (max abs difference ≤ 1e-6)', async () => {
+  it('gives the same embeddings one by one as in one padded batch (max abs difference ≤ 1e-5)', async () => {
     const { sentences } = expectedOf('xlmr');
     await using enc = await SentenceEncoder.load(path.join(FIXTURES, 'xlmr'));
     const batched = await enc.encode(sentences, { batchSize: 64 });
     for (let i = 0; i < sentences.length; i++) {
       const alone = await enc.encode([sentences[i]], { batchSize: 1 });
       const row = batched.subarray(i * enc.dimension, (i + 1) * enc.dimension);
-      alone.forEach((v, j) => expect(Math.abs(v - row[j]), `sentence ${i}`).to.be.at.most(1e-6));
+      // float32 rounding only: MKL blocks a 1-row product differently from a 64-row one (1.3e-6
+      // seen on an AVX2 CPU); padding leaking into the pooled mean would be off by ~1e-1
+      alone.forEach((v, j) => expect(Math.abs(v - row[j]), `sentence ${i}`).to.be.at.most(1e-5));
     }
     expect(await enc.encode([])).to.have.length(0);
   });

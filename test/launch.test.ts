@@ -103,9 +103,11 @@ describe('launch', function () {
   it('restarts the whole group with --max-restarts, incrementing TORCHELASTIC_RESTART_COUNT', async () => {
     const worker = `
       const n = process.env.TORCHELASTIC_RESTART_COUNT;
-      console.log('restart ' + n);
-      if (process.env.RANK === '1' && n === '0') process.exit(5);
-      setTimeout(() => {}, n === '0' ? 30000 : 100);`;
+      // exit only once the line is written: process.exit() may drop output still queued
+      process.stdout.write('restart ' + n + '\n', () => {
+        if (process.env.RANK === '1' && n === '0') process.exit(5);
+        setTimeout(() => {}, n === '0' ? 30000 : 100);
+      });`;
     const r = await startLaunch(['--nproc-per-node', '2', '--max-restarts', '1', '--grace-period', '1', '--', NODE, '-e', worker]).done;
     expect(r.code, r.stderr).to.equal(0);
     const out = byRank(r.stdout);

@@ -146,10 +146,14 @@ describe('virtual-token tuners', () => {
         model.addAdapter(tuner);
         const before = await model.native.generate(PAIRS.map((p) => p.q), { maxNewTokens: 6, eosTokenIds: ['1'], padTokenId: 0 });
         const losses: number[] = [];
-        await new Trainer(model, { epochs: 200, batchSize: 4, learningRate: 5e-2, lrScheduler: 'constant', maxGradNorm: 0 }).fit(EXAMPLES, {
+        // A high constant rate, so clip: without it Adam's occasional spike can land on the last
+        // step (seen on an AVX2 CPU, whose MKL products round differently). The mean of the last
+        // steps is what training reached; one step's loss is noise.
+        await new Trainer(model, { epochs: 200, batchSize: 4, learningRate: 5e-2, lrScheduler: 'constant', maxGradNorm: 1 }).fit(EXAMPLES, {
           onProgress: (p) => losses.push(p.loss),
         });
-        expect(losses[losses.length - 1]).to.be.below(losses[0] / 10);
+        const last = losses.slice(-8);
+        expect(last.reduce((a, b) => a + b, 0) / last.length).to.be.below(losses[0] / 10);
         const after = await model.native.generate(PAIRS.map((p) => p.q), { maxNewTokens: 6, eosTokenIds: ['1'], padTokenId: 0 });
         expect(after).to.deep.equal(PAIRS.map((p) => p.a));
         expect(before).to.not.deep.equal(after);

@@ -23,6 +23,16 @@ GemmBackend pickBackend() {
 #if AT_MKLDNN_ENABLED()
   const char* env = std::getenv("CN_CPU_GEMM");
   if (env != nullptr && std::strcmp(env, "mkl") == 0) return GemmBackend::Aten;
+  // ATen's oneDNN matmul refuses CPUs without AVX-512 (or AVX-NE-CONVERT) even for float32
+  // ("mkldnn_matmul bf16 path needs ..."): ask it once on a 1x1 product and keep MKL where it
+  // says no. On such CPUs MKL runs its native AVX2 path anyway.
+  try {
+    at::Tensor one = at::ones({1, 1}, at::kFloat);
+    at::Tensor out = at::empty({1, 1}, at::kFloat);
+    at::native::mkldnn_matmul(one, one, out, 0.f, 1.f);
+  } catch (const std::exception&) {
+    return GemmBackend::Aten;
+  }
   return GemmBackend::OneDnn;
 #else
   return GemmBackend::Aten;

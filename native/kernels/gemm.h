@@ -6,8 +6,9 @@
 // 2-core AMD EPYC, docs/performance.md). The engine's linear layers and LoRA products go
 // through gemm()/gemmInto(); everything else keeps ATen's kernels.
 //
-// Backend: CN_CPU_GEMM=onednn|mkl (default onednn when libtorch has it). CUDA, non-fp32 and
-// oneDNN-less builds always use at::mm.
+// Backend: CN_CPU_GEMM=onednn|mkl (default onednn when libtorch has it and ATen's oneDNN matmul
+// accepts the CPU, which needs AVX-512: on an AVX2-only CPU MKL's own path is the native one).
+// CUDA, non-fp32 and oneDNN-less builds always use at::mm.
 #pragma once
 #include <ATen/core/Tensor.h>
 

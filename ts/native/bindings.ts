@@ -41,7 +41,7 @@ export interface NativeInfo {
     cudaAvailable: boolean;
     mkl: boolean;
     mkldnn: boolean;
-    /** Which library runs the engine's CPU float32 matrix products: "onednn" (default when libtorch has it) or "aten" (MKL; CN_CPU_GEMM=mkl). */
+    /** Which library runs the engine's CPU float32 matrix products: "onednn" (default when libtorch has it and the CPU has AVX-512) or "aten" (MKL; CN_CPU_GEMM=mkl). */
     cpuGemm: 'onednn' | 'aten';
     openmp: boolean;
     lapack: boolean;
