@@ -201,6 +201,9 @@ const LINEAR_CASES: Case[] = [
   linearCase('linear one row with bias (as in decoding)', [1, 1], 24, 40, 101, { bias: true }),
   linearCase('loraLinear [3,5,24]->40 r 4 with bias', [3, 5], 24, 40, 111, { bias: true, r: 4 }),
   linearCase('loraLinear one row r 8 without bias', [1], 16, 24, 121, { bias: false, r: 8 }),
+  // shapes gemm.cc sends to oneDNN's inner product on AVX2-only CPUs (backend 'mixed')
+  linearCase('linear [2,3,16]->8192 with bias (an LM head)', [2, 3], 16, 8192, 151, { bias: true }),
+  linearCase('loraLinear 5 rows 512->3000 r 4 with bias (decoding over a large weight)', [5], 512, 3000, 161, { bias: true, r: 4 }),
   distillCase('distillKl [7,300] T 2', 7, 300, 2, 131),
   distillCase('distillKl [3,4099] T 1 (odd vocab)', 3, 4099, 1, 141),
 ];

@@ -17,7 +17,8 @@ namespace cn::kernels::cpu {
 
 // exp(x) for float32 that the compiler can vectorise (std::exp is a libm call per element):
 // 2^n · p(r), n = round(x / ln 2), r = x − n ln 2 in two parts, p a degree-6 Taylor polynomial
-// (|relative error| < 2e-7 on [−ln2/2, ln2/2]). Underflows to 0 below −87.3, overflows to +inf
+// (|relative error| < 2e-7 on [−ln2/2, ln2/2]). The range tests vectorise only without
+// trapping math (CMakeLists.txt sets -fno-trapping-math). Underflows to 0 below −87.3, overflows to +inf
 // above 88 (the float range ends at 88.7; sigmoid does not care); NaN stays NaN.
 inline float expf(float x) {
   const float clamped = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);

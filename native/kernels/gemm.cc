@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Config.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/record_function.h>
 
 #include <cstdlib>
@@ -19,21 +20,58 @@ TORCH_API void mkldnn_matmul(const Tensor& mat1, const Tensor& mat2, const Tenso
 namespace cn::kernels {
 namespace {
 
+// oneDNN's inner product as the graph compilers call it (mkldnn::_linear_pointwise, registered
+// by ATen's CPU library): y = x wᵀ + b with w [N, K] as stored. Unlike mkldnn_matmul it runs on
+// AVX2-only CPUs. Reached through the dispatcher (no C++ header declares it); null if absent.
+using PointwiseLinear = at::Tensor(const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, c10::string_view,
+                                   c10::List<std::optional<at::Scalar>>, std::optional<c10::string_view>);
+
+const c10::TypedOperatorHandle<PointwiseLinear>* pointwiseLinear() {
+  static const c10::TypedOperatorHandle<PointwiseLinear>* op = []() -> const c10::TypedOperatorHandle<PointwiseLinear>* {
+    auto handle = c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""});
+    if (!handle.has_value()) return nullptr;
+    return new c10::TypedOperatorHandle<PointwiseLinear>(handle->typed<PointwiseLinear>());
+  }();
+  return op;
+}
+
+at::Tensor callPointwiseLinear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+  return pointwiseLinear()->call(x, w, bias.defined() ? std::optional<at::Tensor>(bias) : std::nullopt, "none",
+                                 c10::List<std::optional<at::Scalar>>(), std::nullopt);
+}
+
+bool oneDnnMatmulWorks() {
+#if AT_MKLDNN_ENABLED()
+  try {
+    at::Tensor one = at::ones({1, 1}, at::kFloat);
+    at::Tensor out = at::empty({1, 1}, at::kFloat);
+    at::native::mkldnn_matmul(one, one, out, 0.f, 1.f);
+    return true;
+  } catch (const std::exception&) {
+  }
+#endif
+  return false;
+}
+
+bool pointwiseLinearWorks() {
+  if (pointwiseLinear() == nullptr) return false;
+  try {
+    at::Tensor one = at::ones({1, 1}, at::kFloat);
+    return callPointwiseLinear(one, one, at::Tensor()).item<float>() == 1.f;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 GemmBackend pickBackend() {
 #if AT_MKLDNN_ENABLED()
   const char* env = std::getenv("CN_CPU_GEMM");
   if (env != nullptr && std::strcmp(env, "mkl") == 0) return GemmBackend::Aten;
   // ATen's oneDNN matmul refuses CPUs without AVX-512 (or AVX-NE-CONVERT) even for float32
-  // ("mkldnn_matmul bf16 path needs ..."): ask it once on a 1x1 product and keep MKL where it
-  // says no. On such CPUs MKL runs its native AVX2 path anyway.
-  try {
-    at::Tensor one = at::ones({1, 1}, at::kFloat);
-    at::Tensor out = at::empty({1, 1}, at::kFloat);
-    at::native::mkldnn_matmul(one, one, out, 0.f, 1.f);
-  } catch (const std::exception&) {
-    return GemmBackend::Aten;
-  }
-  return GemmBackend::OneDnn;
+  // ("mkldnn_matmul bf16 path needs ..."): ask it once on a 1x1 product. Where it says no, MKL
+  // runs its native AVX2 path, and oneDNN's inner product takes the shapes MKL is slow at.
+  if (oneDnnMatmulWorks()) return GemmBackend::OneDnn;
+  return pointwiseLinearWorks() ? GemmBackend::Mixed : GemmBackend::Aten;
 #else
   return GemmBackend::Aten;
 #endif
@@ -57,7 +95,34 @@ GemmBackend cpuGemmBackend() {
   return backend;
 }
 
-std::string gemmBackendName(GemmBackend b) { return b == GemmBackend::OneDnn ? "onednn" : "aten"; }
+std::string gemmBackendName(GemmBackend b) {
+  switch (b) {
+    case GemmBackend::OneDnn: return "onednn";
+    case GemmBackend::Mixed: return "mixed";
+    case GemmBackend::Aten: break;
+  }
+  return "aten";
+}
+
+// Where MKL's AVX2 path loses to oneDNN's inner product (2 threads, AMD EPYC Zen 3, float32;
+// docs/benchmarks.md): wide outputs (LM heads, N ≥ 8192: 1.3-3x) and decoding-sized row counts
+// over large weights (M ≤ 64, K·N ≥ 1.5M: 1.6-2.3x). Elsewhere MKL is as fast or faster.
+bool pointwiseWins(int64_t m, int64_t k, int64_t n) { return n >= 8192 || (m <= 64 && k * n >= 1500000); }
+
+at::Tensor linearProduct(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+  if (cpuGemmBackend() == GemmBackend::Mixed && x.device().is_cpu() && x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
+      w.is_contiguous() && x.numel() > 0 && (!bias.defined() || bias.scalar_type() == at::kFloat) &&
+      pointwiseWins(x.size(0), x.size(1), w.size(0))) {
+    RECORD_FUNCTION("cn::gemm (onednn inner product)", std::vector<c10::IValue>());
+    return callPointwiseLinear(x.contiguous(), w, bias);
+  }
+  if (!bias.defined()) return gemm(x, w.t());
+  // A fresh buffer: bias.expand(...).contiguous() would be the bias itself for one row.
+  at::Tensor y = at::empty({x.size(0), w.size(0)}, x.options());
+  y.copy_(bias.expand({x.size(0), w.size(0)}));
+  gemmInto(y, x, w.t(), 1.0, 1.0);
+  return y;
+}
 
 at::Tensor gemm(const at::Tensor& a, const at::Tensor& b) {
 #if AT_MKLDNN_ENABLED()

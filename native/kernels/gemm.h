@@ -6,9 +6,9 @@
 // 2-core AMD EPYC, docs/performance.md). The engine's linear layers and LoRA products go
 // through gemm()/gemmInto(); everything else keeps ATen's kernels.
 //
-// Backend: CN_CPU_GEMM=onednn|mkl (default onednn when libtorch has it and ATen's oneDNN matmul
-// accepts the CPU, which needs AVX-512: on an AVX2-only CPU MKL's own path is the native one).
-// CUDA, non-fp32 and oneDNN-less builds always use at::mm.
+// Backend: CN_CPU_GEMM=onednn|mkl. Default: onednn when libtorch has it and ATen's oneDNN matmul
+// accepts the CPU (it needs AVX-512); on an AVX2-only CPU "mixed" (see GemmBackend). CUDA,
+// non-fp32 and oneDNN-less builds always use at::mm.
 #pragma once
 #include <ATen/core/Tensor.h>
 
@@ -16,7 +16,9 @@
 
 namespace cn::kernels {
 
-enum class GemmBackend { Aten, OneDnn };
+// Aten: MKL for every product. OneDnn: ATen's oneDNN matmul for every product. Mixed (CPUs the
+// oneDNN matmul refuses): MKL, with oneDNN's inner product for the linear layers it is faster at.
+enum class GemmBackend { Aten, OneDnn, Mixed };
 
 // The backend CPU float32 products use in this process (fixed at the first call).
 GemmBackend cpuGemmBackend();
@@ -28,5 +30,10 @@ at::Tensor gemm(const at::Tensor& a, const at::Tensor& b);
 
 // out = beta · out + alpha · (a · b), in place; out [M, N] contiguous.
 void gemmInto(const at::Tensor& out, const at::Tensor& a, const at::Tensor& b, double beta, double alpha);
+
+// A linear layer's product x [M, K] · wᵀ (+ bias) with w [N, K] as stored: gemm() except where
+// the Mixed backend sends the shape to oneDNN's inner product. Always a fresh tensor.
+at::Tensor linearProduct(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias);
+
 
 }  // namespace cn::kernels

@@ -19,12 +19,7 @@ at::Tensor rows(const at::Tensor& t) { return t.reshape({-1, t.size(-1)}); }
 
 // y [N, out] = x Wᵀ (+ b)
 at::Tensor baseProduct(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias) {
-  if (!present(bias)) return gemm(x2, weight.t());
-  // A fresh buffer: bias.expand(...).contiguous() would be the bias itself for one row.
-  at::Tensor y = at::empty({x2.size(0), weight.size(0)}, x2.options());
-  y.copy_(bias.expand({x2.size(0), weight.size(0)}));
-  gemmInto(y, x2, weight.t(), 1.0, 1.0);
-  return y;
+  return linearProduct(x2, weight, present(bias) ? bias : at::Tensor());
 }
 
 std::vector<int64_t> outShape(const at::Tensor& x, int64_t out) {
@@ -102,7 +97,7 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
   }
 };
 
-// Auto: the Functions when oneDNN runs the products (otherwise at::linear is as fast); Cpu: the
+// Auto: the Functions when oneDNN runs some products (with MKL alone at::linear is as fast); Cpu: the
 // Functions for any float32 CPU input (their products then go to ATen), else an error.
 bool fastPath(Impl impl, const at::Tensor& x, const at::Tensor& weight) {
   if (impl == Impl::Reference || impl == Impl::Cuda) return false;
@@ -111,7 +106,7 @@ bool fastPath(Impl impl, const at::Tensor& x, const at::Tensor& weight) {
   else if (x.scalar_type() != at::kFloat || weight.scalar_type() != at::kFloat) problem = "float32 only";
   else if (x.dim() < 1 || x.numel() == 0) problem = "x must be non-empty";
   if (impl == Impl::Cpu) return chooseCpu(impl, "linear", x, problem);
-  return problem.empty() && cpuGemmBackend() == GemmBackend::OneDnn;
+  return problem.empty() && cpuGemmBackend() != GemmBackend::Aten;
 }
 
 }  // namespace

@@ -41,8 +41,8 @@ export interface NativeInfo {
     cudaAvailable: boolean;
     mkl: boolean;
     mkldnn: boolean;
-    /** Which library runs the engine's CPU float32 matrix products: "onednn" (default when libtorch has it and the CPU has AVX-512) or "aten" (MKL; CN_CPU_GEMM=mkl). */
-    cpuGemm: 'onednn' | 'aten';
+    /** Which library runs the engine's CPU float32 matrix products: "onednn" (default when libtorch has it and the CPU has AVX-512), "mixed" (AVX2-only CPUs: MKL, and oneDNN's inner product for the linear shapes it is faster at) or "aten" (MKL; CN_CPU_GEMM=mkl). */
+    cpuGemm: 'onednn' | 'mixed' | 'aten';
     openmp: boolean;
     lapack: boolean;
     config: string;
