@@ -104,7 +104,7 @@ describe('launch', function () {
     const worker = `
       const n = process.env.TORCHELASTIC_RESTART_COUNT;
       // exit only once the line is written: process.exit() may drop output still queued
-      process.stdout.write('restart ' + n + '\n', () => {
+      process.stdout.write('restart ' + n + '\\n', () => {
         if (process.env.RANK === '1' && n === '0') process.exit(5);
         setTimeout(() => {}, n === '0' ? 30000 : 100);
       });`;
