@@ -204,6 +204,13 @@ const LINEAR_CASES: Case[] = [
   // shapes gemm.cc sends to oneDNN's inner product on AVX2-only CPUs (backend 'mixed')
   linearCase('linear [2,3,16]->8192 with bias (an LM head)', [2, 3], 16, 8192, 151, { bias: true }),
   linearCase('loraLinear 5 rows 512->3000 r 4 with bias (decoding over a large weight)', [5], 512, 3000, 161, { bias: true, r: 4 }),
+  // ranks kernels/low_rank_cpu.cc fuses, row counts that leave a tail after its row blocks, and one it does not (12)
+  linearCase('loraLinear [37]->200 r 8 with bias (fused low-rank products)', [37], 96, 200, 171, { bias: true, r: 8 }),
+  linearCase('loraLinear [3,7,40]->70 r 16 (fused)', [3, 7], 40, 70, 181, { bias: false, r: 16 }),
+  linearCase('loraLinear [2,9,40]->70 r 32 (fused)', [2, 9], 40, 70, 191, { bias: true, r: 32 }),
+  linearCase('loraLinear [11]->48 r 64 (fused)', [11], 64, 48, 201, { bias: true, r: 64 }),
+  linearCase('loraLinear [4,256,256]->704 r 8 (rows split over threads)', [4, 256], 256, 704, 221, { bias: false, r: 8 }),
+  linearCase('loraLinear [13]->30 r 12 (ATen products)', [13], 20, 30, 211, { bias: true, r: 12 }),
   distillCase('distillKl [7,300] T 2', 7, 300, 2, 131),
   distillCase('distillKl [3,4099] T 1 (odd vocab)', 3, 4099, 1, 141),
 ];

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string>
 #include <vector>
 
 namespace cn {
@@ -15,12 +16,30 @@ using torch::profiler::impl::ActivityType;
 using torch::profiler::impl::ProfilerConfig;
 using torch::profiler::impl::ProfilerState;
 
+namespace {
+
+// "[16,256] [8192,256]": the inputs' sizes, for the by-shape table.
+std::string shapeText(c10::ArrayRef<std::vector<int64_t>> shapes) {
+  std::string out;
+  for (const auto& s : shapes) {
+    if (!out.empty()) out += ' ';
+    out += '[';
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+    out += ']';
+  }
+  return out;
+}
+
+}  // namespace
+
 ScopedProfile::ScopedProfile(std::string what) : what_(std::move(what)) {
   const char* path = std::getenv("CN_PROFILE");
   if (path == nullptr || *path == '\0') return;
   path_ = path;
-  prof::prepareProfiler(ProfilerConfig(ProfilerState::KINETO), {ActivityType::CPU});
-  prof::enableProfiler(ProfilerConfig(ProfilerState::KINETO), {ActivityType::CPU});
+  // Input shapes are recorded so the trace (and CN_PROFILE_SHAPES=1's table) tells which product is slow.
+  const ProfilerConfig config(ProfilerState::KINETO, /*report_input_shapes=*/true);
+  prof::prepareProfiler(config, {ActivityType::CPU});
+  prof::enableProfiler(config, {ActivityType::CPU});
   active_ = true;
 }
 
@@ -34,9 +53,13 @@ ScopedProfile::~ScopedProfile() {
       uint64_t start, end, thread;
     };
     std::vector<Ev> evs;
+    const char* byShape = std::getenv("CN_PROFILE_SHAPES");
+    const bool withShapes = byShape != nullptr && *byShape != '\0' && *byShape != '0';
     for (const auto& e : result->events()) {
       if (e.isAsync() || e.durationNs() == 0) continue;
-      evs.push_back({e.name(), e.startNs(), e.startNs() + e.durationNs(), e.startThreadId()});
+      std::string name = e.name();
+      if (withShapes && e.hasShapes()) name += " " + shapeText(e.shapes());
+      evs.push_back({std::move(name), e.startNs(), e.startNs() + e.durationNs(), e.startThreadId()});
     }
     std::sort(evs.begin(), evs.end(), [](const Ev& a, const Ev& b) {
       return a.thread != b.thread ? a.thread < b.thread : a.start != b.start ? a.start < b.start : a.end > b.end;

@@ -4,6 +4,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "kernels/gemm.h"
+#include "kernels/low_rank.h"
 
 namespace cn::kernels {
 namespace {
@@ -56,7 +57,7 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
     at::Tensor x2 = rows(x);
     at::Tensor h2 = present(h) ? rows(h) : x2;
     at::Tensor y = baseProduct(x2, weight, bias);
-    at::Tensor down = gemm(h2, a.t());  // [N, r]
+    at::Tensor down = lowRankCpuSupports(a) ? lowRankDownCpu(h2, a) : gemm(h2, a.t());  // [N, r]
     gemmInto(y, down, b.t(), 1.0, scaling);
     ctx->save_for_backward({x2, present(h) ? h2 : at::empty({0}, x.options()), weight, a, b, down});
     ctx->saved_data["shape"] = x.sizes();
@@ -76,15 +77,20 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
     at::Tensor dx, dh, dw, db, da, dbB;
     const bool wantLow = ctx->needs_input_grad(4) || ctx->needs_input_grad(5) || ctx->needs_input_grad(0) || ctx->needs_input_grad(1);
     at::Tensor dDown;
-    if (wantLow) {
-      dDown = at::empty({g.size(0), a.size(0)}, g.options());
-      gemmInto(dDown, g, b, 0.0, s);  // s · g B   [N, r]
+    const bool fused = lowRankCpuSupports(a);
+    if (fused) {
+      lowRankGradOutputCpu(g, b, down, s, wantLow ? &dDown : nullptr, ctx->needs_input_grad(5) ? &dbB : nullptr);
+    } else {
+      if (wantLow) {
+        dDown = at::empty({g.size(0), a.size(0)}, g.options());
+        gemmInto(dDown, g, b, 0.0, s);  // s · g B   [N, r]
+      }
+      if (ctx->needs_input_grad(5)) {
+        dbB = at::empty(b.sizes(), b.options());
+        gemmInto(dbB, g.t(), down, 0.0, s);  // s · gᵀ (h Aᵀ)
+      }
     }
-    if (ctx->needs_input_grad(5)) {
-      dbB = at::empty(b.sizes(), b.options());
-      gemmInto(dbB, g.t(), down, 0.0, s);  // s · gᵀ (h Aᵀ)
-    }
-    if (ctx->needs_input_grad(4)) da = gemm(dDown.t(), h2);
+    if (ctx->needs_input_grad(4)) da = fused ? lowRankGradACpu(dDown, h2) : gemm(dDown.t(), h2);
     if (ctx->needs_input_grad(0)) {
       dx = gemm(g, weight);
       if (!separateH) gemmInto(dx, dDown, a, 1.0, 1.0);  // + (s g B) A

@@ -1,0 +1,28 @@
+// LoRA's skinny products on CPU float32, for ranks 4, 8, 16, 32 and 64:
+//   down  = h Aᵀ                       [N, r]   (forward)
+//   dDown = s · g B,  dB = s · gᵀ down          (backward: one pass over g reads it once for both)
+//   dA    = dDownᵀ h                   [r, in]  (backward)
+// with h [N, in], a [r, in], b [out, r], g [N, out]. MKL runs these products, with one side only
+// r wide, at 10-25 GFLOP/s on 2 AVX2 cores (a tenth of its square-product speed; measured with
+// CN_PROFILE_SHAPES in bench/ours/train-step.ts), and they were ~15 % of a tiny LoRA step. Here
+// the r-wide side lives in vector registers and the long side streams through once.
+// kernels/linear.cc's LoRA node calls these when lowRankCpuSupports(); CN_CPU_LOW_RANK=aten turns
+// them off. test/kernels.test.ts checks the node, forward and backward, against the ATen
+// composition at each rank.
+#pragma once
+#include <ATen/core/Tensor.h>
+
+namespace cn::kernels {
+
+// CPU float32 a [r, in] of a supported rank, and the fused kernels not switched off.
+bool lowRankCpuSupports(const at::Tensor& a);
+
+at::Tensor lowRankDownCpu(const at::Tensor& h, const at::Tensor& a);
+
+// dDown [N, r] and dB [out, r]; either may be left out (nullptr).
+void lowRankGradOutputCpu(const at::Tensor& g, const at::Tensor& b, const at::Tensor& down, double scaling,
+                          at::Tensor* dDown, at::Tensor* dB);
+
+at::Tensor lowRankGradACpu(const at::Tensor& dDown, const at::Tensor& h);
+
+}  // namespace cn::kernels
