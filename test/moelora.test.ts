@@ -71,7 +71,9 @@ describe('MoELoRA', function () {
     const a = await logitsOf(lora);
     const b = await logitsOf(moe);
     expect(maxAbs(a)).to.be.above(0.1);
-    expect(maxDiff(a, b)).to.be.at.most(1e-6);
+    // LoRA's low-rank products run on the fused CPU kernels (kernels/low_rank.h), MoELoRA's on
+    // ATen: the same sums in a different order, so equal up to float32 rounding at the logits' scale
+    expect(maxDiff(a, b)).to.be.at.most(1e-5 * Math.max(1, maxAbs(a)));
 
     const labels = Tensor.fromArray(BigInt64Array.from(IDS.flat().map((t, i) => BigInt(i % 8 < 3 ? -100 : t))), [2, 8]);
     const ga = await lora.native.lossAndGradients(ids().native, labels.native);

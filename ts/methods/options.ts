@@ -79,7 +79,7 @@ export const agemSchema = z
     label,
     ...memory,
     /** Memory samples drawn for each step's reference gradient (each step pays one extra forward + backward of them). */
-    referenceBatch: z.number().int().positive().default(8),
+    referenceBatch: z.number().int().positive().default(4),
   })
   .strict();
 

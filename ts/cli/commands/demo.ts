@@ -56,7 +56,7 @@ export function demoConfig(output: string, options: DemoOptions = {}): StreamCon
       { name: 'lwf' },
       { name: 'ewc', samples: quick ? 8 : 64 },
       { name: 'gem', memoryPerTask: quick ? 4 : 8 },
-      { name: 'agem', memoryPerTask: quick ? 4 : 20, referenceBatch: 8 },
+      { name: 'agem', memoryPerTask: quick ? 4 : 20 },
       { name: 'cia' },
     ],
     tasks: years.map((y) => ({ name: y, train: file(y, 'train'), test: file(y, 'test') })),
