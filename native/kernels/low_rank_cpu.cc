@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu_loops.h"
@@ -108,36 +109,21 @@ inline void gradABlock(const float* __restrict dDown, const float* __restrict h,
   }
 }
 
-// Rows [n0, n1) in blocks of RB, then one at a time.
-template <int R, typename Block, typename Single>
-inline void overRows(int64_t n0, int64_t n1, Block block, Single single) {
+// Rows [n0, n1) in blocks of rowsPerBlock<R>(), then one at a time: op(rows, n) with rows a
+// compile-time constant (std::integral_constant), so each block size is its own unrolled loop.
+template <int R, typename Op>
+inline void overRows(int64_t n0, int64_t n1, Op op) {
   constexpr int RB = rowsPerBlock<R>();
   int64_t n = n0;
-  for (; n + RB <= n1; n += RB) block(n);
-  for (; n < n1; ++n) single(n);
+  for (; n + RB <= n1; n += RB) op(std::integral_constant<int, RB>{}, n);
+  for (; n < n1; ++n) op(std::integral_constant<int, 1>{}, n);
 }
 
-template <int R>
-inline void downRows(const float* h, int64_t in, const float* aT, float* down, int64_t n0, int64_t n1) {
-  overRows<R>(n0, n1, [&](int64_t n) { downBlock<R, rowsPerBlock<R>()>(h, in, aT, down, n); },
-              [&](int64_t n) { downBlock<R, 1>(h, in, aT, down, n); });
-}
-
-template <int R>
-inline void gradOutputRows(const float* g, int64_t out, const float* b, const float* down, float s, float* dDown, float* dB,
-                           int64_t n0, int64_t n1) {
-  overRows<R>(n0, n1, [&](int64_t n) { gradOutputBlock<R, rowsPerBlock<R>()>(g, out, b, down, s, dDown, dB, n); },
-              [&](int64_t n) { gradOutputBlock<R, 1>(g, out, b, down, s, dDown, dB, n); });
-}
-
-template <int R>
-inline void gradARows(const float* dDown, const float* h, int64_t in, float* daT, int64_t n0, int64_t n1) {
-  overRows<R>(n0, n1, [&](int64_t n) { gradABlock<R, rowsPerBlock<R>()>(dDown, h, in, daT, n); },
-              [&](int64_t n) { gradABlock<R, 1>(dDown, h, in, daT, n); });
-}
+// The ranks with a kernel; lowRankCpuSupports() asks the same list.
+constexpr bool fusedRank(int64_t r) { return r == 4 || r == 8 || r == 16 || r == 32 || r == 64; }
 
 // One clone set per entry point; the switch on the rank sits inside so each clone inlines its
-// own vector width.
+// own vector width. Callers check fusedRank() first.
 #define CN_RANK_SWITCH(r, CALL) \
   switch (r) {                  \
     case 4: CALL(4); break;     \
@@ -149,20 +135,21 @@ inline void gradARows(const float* dDown, const float* h, int64_t in, float* daT
   }
 
 CN_CPU_CLONES void downRange(int64_t r, const float* h, int64_t in, const float* aT, float* down, int64_t n0, int64_t n1) {
-#define CN_CALL(R) downRows<R>(h, in, aT, down, n0, n1)
+#define CN_CALL(R) overRows<R>(n0, n1, [&](auto rows, int64_t n) { downBlock<R, decltype(rows)::value>(h, in, aT, down, n); })
   CN_RANK_SWITCH(r, CN_CALL)
 #undef CN_CALL
 }
 
 CN_CPU_CLONES void gradOutputRange(int64_t r, const float* g, int64_t out, const float* b, const float* down, float s, float* dDown,
                                    float* dB, int64_t n0, int64_t n1) {
-#define CN_CALL(R) gradOutputRows<R>(g, out, b, down, s, dDown, dB, n0, n1)
+#define CN_CALL(R) \
+  overRows<R>(n0, n1, [&](auto rows, int64_t n) { gradOutputBlock<R, decltype(rows)::value>(g, out, b, down, s, dDown, dB, n); })
   CN_RANK_SWITCH(r, CN_CALL)
 #undef CN_CALL
 }
 
 CN_CPU_CLONES void gradARange(int64_t r, const float* dDown, const float* h, int64_t in, float* daT, int64_t n0, int64_t n1) {
-#define CN_CALL(R) gradARows<R>(dDown, h, in, daT, n0, n1)
+#define CN_CALL(R) overRows<R>(n0, n1, [&](auto rows, int64_t n) { gradABlock<R, decltype(rows)::value>(dDown, h, in, daT, n); })
   CN_RANK_SWITCH(r, CN_CALL)
 #undef CN_CALL
 }
@@ -200,8 +187,7 @@ bool switchedOff() {
 
 bool lowRankCpuSupports(const at::Tensor& a) {
   if (switchedOff() || !a.defined() || a.dim() != 2 || !a.device().is_cpu() || a.scalar_type() != at::kFloat) return false;
-  const int64_t r = a.size(0);
-  return r == 4 || r == 8 || r == 16 || r == 32 || r == 64;
+  return fusedRank(a.size(0));
 }
 
 at::Tensor lowRankDownCpu(const at::Tensor& h, const at::Tensor& a) {
