@@ -65,17 +65,17 @@ std::vector<std::vector<int64_t>> generate(Decoder& model, const std::vector<std
     }
     maxLen = std::max<int64_t>(maxLen, prompts[r].size());
   }
-  // Left padding: every row's last prompt token sits in the last column. Filled through the data
-  // pointers (indexing a tensor element by element costs a few ATen calls per token).
+  // Left padding: every row's last prompt token sits in the last column. Filled through accessors
+  // as in train/batches.cc (tensor[r][t] = v costs a few ATen calls per token).
   at::Tensor ids = at::full({B, maxLen}, o.padId, at::kLong);
   at::Tensor valid = at::zeros({B, maxLen}, at::kBool);
-  int64_t* idp = ids.mutable_data_ptr<int64_t>();
-  bool* vp = valid.mutable_data_ptr<bool>();
+  auto idsA = ids.accessor<int64_t, 2>();
+  auto validA = valid.accessor<bool, 2>();
   for (int64_t r = 0; r < B; ++r) {
     const int64_t off = maxLen - static_cast<int64_t>(prompts[r].size());
     for (size_t t = 0; t < prompts[r].size(); ++t) {
-      idp[r * maxLen + off + t] = prompts[r][t];
-      vp[r * maxLen + off + t] = true;
+      idsA[r][off + t] = prompts[r][t];
+      validA[r][off + t] = true;
     }
   }
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
@@ -101,12 +101,12 @@ std::vector<std::vector<int64_t>> generate(Decoder& model, const std::vector<std
     // Finished rows keep decoding a pad token (masked out) so the batch stays rectangular.
     at::Tensor feed = next.clone();
     at::Tensor feedValid = at::ones({B, 1}, at::kBool);
-    int64_t* fp = feed.mutable_data_ptr<int64_t>();
-    bool* fvp = feedValid.mutable_data_ptr<bool>();
+    auto feedA = feed.accessor<int64_t, 1>();
+    auto feedValidA = feedValid.accessor<bool, 2>();
     for (int64_t r = 0; r < B; ++r) {
       if (done[r]) {
-        fp[r] = o.padId;
-        fvp[r] = false;
+        feedA[r] = o.padId;
+        feedValidA[r][0] = false;
       }
     }
     h = model.hidden(feed.view({B, 1}).to(model.device), feedValid.to(model.device), {}, &cache);
