@@ -11,11 +11,13 @@ import { DeviceError, InvalidArgumentError, info, loadNative } from '../ts/index
 import type { DType, KernelOptions, KernelResult, NativeTensor } from '../ts/native/bindings';
 import { ROOT } from './helpers/run';
 
-type Op = 'rmsNorm' | 'swiglu' | 'rope' | 'linear' | 'loraLinear' | 'distillKl';
+type Op = 'rmsNorm' | 'swiglu' | 'rope' | 'linear' | 'loraLinear' | 'distillKl' | 'crossEntropy';
 
 interface Spec {
   shape: number[];
   data: Float32Array;
+  /** int64 for token ids (the values in `data` are integers); float32 when absent */
+  dtype?: 'int64';
 }
 
 interface Case {
@@ -35,6 +37,7 @@ const DIFFERENTIABLE: Record<Op, string[]> = {
   linear: ['x', 'weight', 'bias'],
   loraLinear: ['x', 'weight', 'bias', 'a', 'b'],
   distillKl: ['student'],
+  crossEntropy: ['logits'],
 };
 /** The inputs whose gradient an op returns (a zero-length bias is "no bias"). */
 const differentiable = (c: Case) => DIFFERENTIABLE[c.op].filter((n) => c.inputs[n].data.length > 0);
@@ -125,12 +128,25 @@ function distillCase(name: string, rows: number, vocab: number, T: number, seed:
   };
 }
 
+/** The LM loss over [rows, vocab] logits; `ignored` rows get target −100. gradOutput is 0-d. */
+function crossEntropyCase(name: string, rows: number, vocab: number, seed: number, ignored: number[] = []): Case {
+  const targets = new Float32Array(rows);
+  for (let r = 0; r < rows; ++r) targets[r] = ignored.includes(r) ? -100 : (r * 7919 + seed) % vocab;
+  return {
+    name,
+    op: 'crossEntropy',
+    inputs: { logits: spec([rows, vocab], seed, 3), targets: { shape: [rows], data: targets, dtype: 'int64' } },
+    gradOutput: { shape: [], data: Float32Array.from([0.7]) },
+  };
+}
+
 // ---- running ops ---------------------------------------------------------------------------------
 
 const native = loadNative();
 const kernels = native.kernels;
 
 function tensor(s: Spec): NativeTensor {
+  if (s.dtype === 'int64') return native.Tensor.fromArray(BigInt64Array.from(s.data, (v) => BigInt(v)), s.shape, 'int64');
   return native.Tensor.fromArray(s.data, s.shape, 'float32');
 }
 
@@ -150,7 +166,8 @@ async function runCase(c: Case, options: KernelOptions, withGrad = true): Promis
     else if (c.op === 'rope') r = await kernels.rope(inputs.x, inputs.cos, inputs.sin, { ...opts, layout: c.layout });
     else if (c.op === 'linear') r = await kernels.linear(inputs.x, inputs.weight, inputs.bias, opts);
     else if (c.op === 'loraLinear') r = await kernels.loraLinear(inputs.x, inputs.weight, inputs.bias, inputs.a, inputs.b, c.scaling ?? 1, opts);
-    else r = await kernels.distillKl(inputs.student, inputs.teacher, c.scaling ?? 1, opts);
+    else if (c.op === 'distillKl') r = await kernels.distillKl(inputs.student, inputs.teacher, c.scaling ?? 1, opts);
+    else r = await kernels.crossEntropy(inputs.logits, inputs.targets, opts);
   } finally {
     for (const t of Object.values(inputs)) t.dispose();
     gradOutput?.dispose();
@@ -194,7 +211,8 @@ const CPU_CASES: Case[] = [
 ];
 
 // The projections on the engine's GEMM (kernels/linear.h) against ATen's at::linear composition,
-// and LwF's fused KL (kernels/distill_kl.h) against log_softmax + kl_div.
+// LwF's fused KL (kernels/distill_kl.h) against log_softmax + kl_div, and the LM loss
+// (kernels/cross_entropy.h) against at::cross_entropy_loss.
 const LINEAR_CASES: Case[] = [
   linearCase('linear [4,7,24]->40 with bias', [4, 7], 24, 40, 81, { bias: true }),
   linearCase('linear [9,33]->17 without bias', [9], 33, 17, 91, { bias: false }),
@@ -213,6 +231,8 @@ const LINEAR_CASES: Case[] = [
   linearCase('loraLinear [13]->30 r 12 (ATen products)', [13], 20, 30, 211, { bias: true, r: 12 }),
   distillCase('distillKl [7,300] T 2', 7, 300, 2, 131),
   distillCase('distillKl [3,4099] T 1 (odd vocab)', 3, 4099, 1, 141),
+  crossEntropyCase('crossEntropy [9,300]', 9, 300, 231),
+  crossEntropyCase('crossEntropy [20,4099] (odd vocab, rows over threads, two rows ignored)', 20, 4099, 241, [3, 17]),
 ];
 
 function pythonReference(cases: Case[], dtypes: DType[]): Result[] {
@@ -297,15 +317,15 @@ describe('fused kernels (native/kernels)', function () {
       it(`${c.name}: output and gradients`, async () => {
         const got = await runCase(c, { impl: 'cpu' });
         const want = await runCase(c, { impl: 'reference' });
-        // the KL is a sum over rows × vocab of float32 terms: summation order shows at ~1e-5
-        expectClose(got.output, want.output, c.op === 'distillKl' ? 2e-5 : 2e-6, 'output');
+        // the KL and the loss are sums over rows × vocab of float32 terms: summation order shows at ~1e-5
+        expectClose(got.output, want.output, c.op === 'distillKl' || c.op === 'crossEntropy' ? 2e-5 : 2e-6, 'output');
         expect(Object.keys(got.grads).sort()).to.deep.equal(differentiable(c).sort());
         for (const n of differentiable(c)) expectClose(got.grads[n], want.grads[n], 1e-5, `grad ${n}`);
       });
     }
 
     it('leaves every input as it was (a one-row product must not write into the bias)', async () => {
-      for (const c of LINEAR_CASES.filter((l) => l.op !== 'distillKl')) {
+      for (const c of LINEAR_CASES.filter((l) => l.op === 'linear' || l.op === 'loraLinear')) {
         const inputs = Object.fromEntries(Object.entries(c.inputs).map(([n, sp]) => [n, tensor(sp)]));
         try {
           const r = c.op === 'linear'
@@ -317,6 +337,18 @@ describe('fused kernels (native/kernels)', function () {
           for (const t of Object.values(inputs)) t.dispose();
         }
       }
+    });
+    it('crossEntropy: a target outside the vocabulary is an InvalidArgumentError naming its row', async () => {
+      const c = crossEntropyCase('bad target', 4, 10, 1);
+      c.inputs.targets.data[2] = 10;
+      let err: unknown;
+      try {
+        await runCase(c, { impl: 'cpu' });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).to.be.instanceOf(InvalidArgumentError);
+      expect((err as Error).message).to.match(/target 10 at row 2/);
     });
   });
 

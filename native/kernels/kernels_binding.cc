@@ -6,6 +6,7 @@
 //   kernels.linear(x, weight, bias, options?)           x Wᵀ + b on the engine's GEMM (kernels/linear.h);
 //   kernels.loraLinear(x, weight, bias, a, b, scaling, options?)   a zero-length bias means none
 //   kernels.distillKl(student, teacher, temperature, options?)     LwF's KL, a 0-d sum
+//   kernels.crossEntropy(logits, targets, options?)     the LM loss summed over rows (targets int64)
 // options: { impl?: 'auto' | 'reference' | 'cuda' | 'cpu', device?: 'cpu' | 'cuda[:N]', dtype?: DType,
 //            gradOutput?: Tensor }. Inputs are moved to `device` and cast to `dtype` (floating
 // inputs only) first. With gradOutput, output.backward(gradOutput) runs and `grads` holds the
@@ -16,6 +17,7 @@
 #include "core/errors.h"
 #include "core/exports.h"
 #include "core/tensor.h"
+#include "kernels/cross_entropy.h"
 #include "kernels/distill_kl.h"
 #include "kernels/linear.h"
 #include "kernels/rms_norm.h"
@@ -177,6 +179,13 @@ Napi::Value distillKlOp(const Napi::CallbackInfo& cb) {
   });
 }
 
+Napi::Value crossEntropyOp(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    return runOp(cb, "crossEntropy", {"logits", "targets"}, {true, false}, 2,
+                 [](const std::vector<at::Tensor>& t, kernels::Impl impl) { return kernels::crossEntropySum(t[0], t[1], impl); });
+  });
+}
+
 }  // namespace
 
 void initKernels(Napi::Env env, Napi::Object exports) {
@@ -188,6 +197,7 @@ void initKernels(Napi::Env env, Napi::Object exports) {
   k.Set("linear", Napi::Function::New(env, linearOp, "linear"));
   k.Set("loraLinear", Napi::Function::New(env, loraLinearOp, "loraLinear"));
   k.Set("distillKl", Napi::Function::New(env, distillKlOp, "distillKl"));
+  k.Set("crossEntropy", Napi::Function::New(env, crossEntropyOp, "crossEntropy"));
   exports.Set("kernels", k);
 }
 

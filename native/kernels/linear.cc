@@ -1,6 +1,7 @@
 #include "kernels/linear.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "kernels/gemm.h"
@@ -54,6 +55,7 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
   // h empty: the low-rank branch reads x.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h, const at::Tensor& weight,
                             const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, double scaling) {
+    RECORD_FUNCTION("cn::loraLinear", std::vector<c10::IValue>());
     at::Tensor x2 = rows(x);
     at::Tensor h2 = present(h) ? rows(h) : x2;
     at::Tensor y = baseProduct(x2, weight, bias);

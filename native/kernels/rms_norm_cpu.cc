@@ -3,6 +3,7 @@
 //   dx = r · (w⊙dy − x̂ · mean(w⊙dy⊙x̂)),   dw = Σ_rows dy ⊙ x̂
 // dw is summed per fixed block of rows, then over blocks in order: deterministic.
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
@@ -19,8 +20,7 @@ CN_CPU_CLONES void forwardRows(const float* x, const float* w, float* y, float* 
   for (int64_t r = begin; r < end; ++r) {
     const float* xr = x + r * C;
     float* yr = y + r * C;
-    float ss = 0.f;
-    for (int64_t c = 0; c < C; ++c) ss += xr[c] * xr[c];
+    const float ss = cpu::dot(xr, xr, C);
     const float inv = 1.f / std::sqrt(ss / static_cast<float>(C) + eps);
     rstd[r] = inv;
     for (int64_t c = 0; c < C; ++c) yr[c] = w[c] * (xr[c] * inv);
@@ -33,8 +33,7 @@ CN_CPU_CLONES void backwardRows(const float* dy, const float* x, const float* w,
     const float* dyr = dy + r * C;
     const float* xr = x + r * C;
     const float inv = rstd[r];
-    float dot = 0.f;  // Σ (w⊙dy) ⊙ x̂
-    for (int64_t c = 0; c < C; ++c) dot += w[c] * dyr[c] * (xr[c] * inv);
+    const float dot = cpu::dot3(w, dyr, xr, C) * inv;  // Σ (w⊙dy) ⊙ x̂
     const float mean = dot / static_cast<float>(C);
     if (dx != nullptr) {
       float* dxr = dx + r * C;
@@ -51,6 +50,7 @@ using torch::autograd::variable_list;
 
 struct RmsNormCpuFunction : public torch::autograd::Function<RmsNormCpuFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, double eps) {
+    RECORD_FUNCTION("cn::rmsNorm", std::vector<c10::IValue>());  // forward kernels show in CN_PROFILE tables
     at::Tensor xc = x.contiguous(), wc = weight.contiguous();
     const int64_t C = xc.size(-1), N = xc.numel() / C;
     at::Tensor y = at::empty(xc.sizes(), xc.options());

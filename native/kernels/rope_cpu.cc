@@ -5,6 +5,7 @@
 // Backward is the transpose: dx[j] = dy[j] cos[j] + dy[j+D/2] sin[j+D/2] (j < D/2),
 //                            dx[j] = dy[j] cos[j] − dy[j−D/2] sin[j−D/2] (j ≥ D/2).
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "kernels/cpu_loops.h"
@@ -49,6 +50,7 @@ using torch::autograd::variable_list;
 
 struct RopeCpuFunction : public torch::autograd::Function<RopeCpuFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+    RECORD_FUNCTION("cn::rope", std::vector<c10::IValue>());  // forward kernels show in CN_PROFILE tables
     at::Tensor xs = x.stride(3) == 1 ? x : x.contiguous();
     at::Tensor c = cos.contiguous(), s = sin.contiguous();
     ctx->save_for_backward({c, s});

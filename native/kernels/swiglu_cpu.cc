@@ -1,6 +1,7 @@
 // SwiGLU on CPU float32, forward and backward in one pass each:
 //   y = g σ(g) u,   dg = dy · u · σ(g) (1 + g (1 − σ(g))),   du = dy · g σ(g)
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
@@ -17,11 +18,25 @@ CN_CPU_CLONES void forwardRange(const float* g, const float* u, float* y, int64_
   for (int64_t i = begin; i < end; ++i) y[i] = g[i] * cpu::sigmoid(g[i]) * u[i];
 }
 
-CN_CPU_CLONES void backwardRange(const float* dy, const float* g, const float* u, float* dg, float* du, int64_t begin, int64_t end) {
+// Which gradients to write is a template parameter: a null test inside the loop kept GCC from
+// vectorising it (2.4x slower on [1024, 704], AVX2).
+template <bool WantG, bool WantU>
+__attribute__((always_inline)) inline void backwardLoop(const float* __restrict dy, const float* __restrict g, const float* __restrict u, float* __restrict dg,
+                         float* __restrict du, int64_t begin, int64_t end) {
   for (int64_t i = begin; i < end; ++i) {
     const float s = cpu::sigmoid(g[i]);
-    if (dg != nullptr) dg[i] = dy[i] * u[i] * s * (1.f + g[i] * (1.f - s));
-    if (du != nullptr) du[i] = dy[i] * g[i] * s;
+    if constexpr (WantG) dg[i] = dy[i] * u[i] * s * (1.f + g[i] * (1.f - s));
+    if constexpr (WantU) du[i] = dy[i] * g[i] * s;
+  }
+}
+
+CN_CPU_CLONES void backwardRange(const float* dy, const float* g, const float* u, float* dg, float* du, int64_t begin, int64_t end) {
+  if (dg != nullptr && du != nullptr) {
+    backwardLoop<true, true>(dy, g, u, dg, du, begin, end);
+  } else if (dg != nullptr) {
+    backwardLoop<true, false>(dy, g, u, dg, du, begin, end);
+  } else if (du != nullptr) {
+    backwardLoop<false, true>(dy, g, u, dg, du, begin, end);
   }
 }
 
@@ -30,6 +45,7 @@ using torch::autograd::variable_list;
 
 struct SwigluCpuFunction : public torch::autograd::Function<SwigluCpuFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate, const at::Tensor& up) {
+    RECORD_FUNCTION("cn::swiglu", std::vector<c10::IValue>());  // forward kernels show in CN_PROFILE tables
     at::Tensor g = gate.contiguous(), u = up.contiguous();
     at::Tensor y = at::empty(g.sizes(), g.options());
     const float *gp = g.const_data_ptr<float>(), *up_ = u.const_data_ptr<float>();

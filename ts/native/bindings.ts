@@ -139,6 +139,8 @@ export interface NativeKernels {
   loraLinear(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, a: NativeTensor, b: NativeTensor, scaling: number, options?: KernelOptions): Promise<KernelResult<'x' | 'weight' | 'bias' | 'a' | 'b'>>;
   /** LwF's Σ_rows KL(softmax(teacher/T) ‖ softmax(student/T)), a 0-d tensor; student, teacher [N, V]. */
   distillKl(student: NativeTensor, teacher: NativeTensor, temperature: number, options?: KernelOptions): Promise<KernelResult<'student'>>;
+  /** The causal-LM loss: Σ_rows cross-entropy of logits [N, V] at int64 targets [N] (−100: row left out), a 0-d tensor. */
+  crossEntropy(logits: NativeTensor, targets: NativeTensor, options?: KernelOptions): Promise<KernelResult<'logits'>>;
 }
 
 export interface NativeBindings {
