@@ -3,6 +3,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "core/errors.h"
 #include "kernels/rms_norm.h"
@@ -89,6 +91,14 @@ at::Tensor checkpointedLayer(Decoder& model, int64_t layer, at::Tensor x, const 
 }
 
 }  // namespace
+
+bool Decoder::packPaddingByDefault() {
+  static const bool on = [] {
+    const char* env = std::getenv("CN_PACK_PADDING");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return on;
+}
 
 std::unique_ptr<Decoder> Decoder::fromWeights(const DecoderSpec& spec, WeightStore& weights, at::ScalarType dtype, at::Device device) {
   auto model = std::make_unique<Decoder>();
@@ -178,8 +188,19 @@ at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::
   if (cache != nullptr) {
     allValid = cache->length() > 0 ? at::cat({cache->keyValid, keyValid}, 1) : keyValid;
   }
-  const AttentionMask mask = buildMask(allValid, cache != nullptr ? cache->length() : 0, seq);
+  AttentionMask mask = buildMask(allValid, cache != nullptr ? cache->length() : 0, seq);
   const bool checkpoint = gradientCheckpointing && cache == nullptr && at::GradMode::is_enabled();
+  const int64_t hiddenSize = x.size(2);
+  if (packPadding && !checkpoint && virtualTokens == 0 && !hooks.prefixKv && seq > 1) {
+    at::Tensor real = keyValid.reshape({-1});
+    const int64_t n = real.sum().item<int64_t>();
+    if (n > 0 && 8 * (real.numel() - n) >= real.numel()) {
+      mask.packedRows = real.nonzero().squeeze(1);
+      mask.batch = batch;
+      mask.seq = seq;
+      x = x.reshape({batch * seq, hiddenSize}).index_select(0, mask.packedRows).unsqueeze(0);
+    }
+  }
   for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
     if (checkpoint) {
       x = checkpointedLayer(*this, i, x, cos, sin, mask);
@@ -189,8 +210,22 @@ at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::
   }
   if (cache != nullptr) cache->keyValid = allValid;
   if (virtualTokens > 0) x = x.narrow(1, virtualTokens, seq - virtualTokens);
-  return rmsNorm(x, finalNorm, spec.rmsNormEps);
+  x = rmsNorm(x, finalNorm, spec.rmsNormEps);
+  if (mask.packedRows.defined()) {
+    x = at::zeros({batch * seq, hiddenSize}, x.options()).index_copy(0, mask.packedRows, x.squeeze(0)).view({batch, seq, hiddenSize});
+  }
+  return x;
 }
+
+namespace {
+
+// [1, N, d] rows of the real tokens → [B, S, d] with zeros at the padded positions
+at::Tensor unpack(const at::Tensor& t, const AttentionMask& am) {
+  const int64_t d = t.size(-1);
+  return at::zeros({am.batch * am.seq, d}, t.options()).index_copy(0, am.packedRows, t.reshape({-1, d})).view({am.batch, am.seq, d});
+}
+
+}  // namespace
 
 at::Tensor Decoder::layerForward(int64_t i, const at::Tensor& x0, const at::Tensor& cos, const at::Tensor& sin,
                                  const AttentionMask& mask, KvCache* cache) {
@@ -233,7 +268,9 @@ AttentionMask Decoder::buildMask(const at::Tensor& allValid, int64_t past, int64
 at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                               const AttentionMask& am, KvCache* cache) {
   AttentionBlock& a = layers[layer].attn;
-  const int64_t B = x.size(0), S = x.size(1), Hq = spec.numHeads, Hkv = spec.numKvHeads, D = spec.headDim;
+  const bool packed = am.packedRows.defined();  // x is [1, N, H]: the real tokens only
+  const int64_t B = packed ? am.batch : x.size(0), S = packed ? am.seq : x.size(1);
+  const int64_t Hq = spec.numHeads, Hkv = spec.numKvHeads, D = spec.headDim;
   at::Tensor q, k, v;
   switch (a.packing) {
     case AttentionBlock::Packing::Separate:
@@ -248,12 +285,19 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
     }
     case AttentionBlock::Packing::Grouped: {
       const int64_t G = Hq / Hkv;
-      at::Tensor packed = a.qkv.forward(x).view({B, S, Hkv, G + 2, D});
-      q = packed.narrow(3, 0, G).reshape({B, S, Hq * D});
-      k = packed.select(3, G).reshape({B, S, Hkv * D});
-      v = packed.select(3, G + 1).reshape({B, S, Hkv * D});
+      at::Tensor qkv = a.qkv.forward(x);
+      at::Tensor grouped = qkv.view({qkv.size(0), qkv.size(1), Hkv, G + 2, D});
+      q = grouped.narrow(3, 0, G).reshape({qkv.size(0), qkv.size(1), Hq * D});
+      k = grouped.select(3, G).reshape({qkv.size(0), qkv.size(1), Hkv * D});
+      v = grouped.select(3, G + 1).reshape({qkv.size(0), qkv.size(1), Hkv * D});
       break;
     }
+  }
+  if (packed) {
+    // attention itself (and the KV cache) keeps the padded [B, S] layout
+    q = unpack(q, am);
+    k = unpack(k, am);
+    v = unpack(v, am);
   }
   q = q.view({B, S, Hq, D}).transpose(1, 2);
   k = k.view({B, S, Hkv, D}).transpose(1, 2);
@@ -320,6 +364,7 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
     out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, {}, /*enable_gqa=*/Hq != Hkv);
   }
   out = out.transpose(1, 2).reshape({B, S, Hq * D});
+  if (packed) out = out.reshape({B * S, Hq * D}).index_select(0, am.packedRows).unsqueeze(0);
   return a.o.forward(out);
 }
 

@@ -48,6 +48,11 @@ struct KvCache {
 struct AttentionMask {
   bool causalOnly = true;  // no padding before real tokens, no cache, no ALiBi: SDPA's is_causal
   at::Tensor mask;         // [B, 1, S, T] bool (or float with ALiBi biases) otherwise
+  // Padding-free pass (see Decoder::packPadding): the layers' rows are only the real tokens,
+  // x [1, N, H]; `packedRows` [N] int64 are their indices in the padded [B·S] layout, which
+  // attention scatters q/k/v into (and gathers its output back from).
+  at::Tensor packedRows;
+  int64_t batch = 0, seq = 0;
 };
 
 // Hooks a tuner can install besides per-linear hooks (prompt/prefix tuning, adapters).
@@ -79,6 +84,13 @@ class Decoder {
   // `recomputeRng` (a tuner's dropout) are rewound so the recomputation draws the same numbers.
   bool gradientCheckpointing = false;
   std::vector<at::Generator*> recomputeRng;
+  // Padding-free layers: when at least 1/8 of a pass's positions are padding, the projections,
+  // norms and MLPs run on the real tokens only, and the returned hidden states are 0 at padded
+  // positions (nothing reads them: the loss takes labelled positions, generation each row's
+  // last). Off with gradient checkpointing and with tuners that add virtual tokens or prefix keys;
+  // CN_PACK_PADDING=0 turns it off for every model (to measure it).
+  bool packPadding = packPaddingByDefault();
+  static bool packPaddingByDefault();
 
   // Builds the model of `spec.family` from a checkpoint's tensors (see models/family.h).
   static std::unique_ptr<Decoder> fromWeights(const DecoderSpec& spec, WeightStore& weights, at::ScalarType dtype, at::Device device);
