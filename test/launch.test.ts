@@ -9,6 +9,7 @@ import os from 'node:os';
 
 import { ConfigError, readRankEnv } from '../ts/index';
 import { alive, byRank, freePort, killPids, killStarted, startLaunch, waitFor } from './helpers/launch';
+import { tmpDir } from './helpers/run';
 
 const NODE = process.execPath;
 const learntPids: number[] = [];
@@ -101,18 +102,24 @@ describe('launch', function () {
   });
 
   it('restarts the whole group with --max-restarts, incrementing TORCHELASTIC_RESTART_COUNT', async () => {
+    // Each worker marks a file once its line is written; rank 1 fails in the first round only after
+    // both marks exist, so a slow-starting rank 0 is not stopped before it has spoken.
+    const marks = tmpDir('launch-restart');
     const worker = `
-      const n = process.env.TORCHELASTIC_RESTART_COUNT;
-      // exit only once the line is written: process.exit() may drop output still queued
+      const fs = require('node:fs'), path = require('node:path');
+      const n = process.env.TORCHELASTIC_RESTART_COUNT, rank = process.env.RANK;
+      const mark = (r) => path.join(${JSON.stringify(marks)}, r + '-' + n);
       process.stdout.write('restart ' + n + '\\n', () => {
-        if (process.env.RANK === '1' && n === '0') process.exit(5);
-        setTimeout(() => {}, n === '0' ? 30000 : 100);
+        fs.writeFileSync(mark(rank), '');
+        if (rank === '1' && n === '0') {
+          const poll = setInterval(() => { if (fs.existsSync(mark('0'))) { clearInterval(poll); process.exit(5); } }, 10);
+        } else setTimeout(() => {}, n === '0' ? 30000 : 100);
       });`;
     const r = await startLaunch(['--nproc-per-node', '2', '--max-restarts', '1', '--grace-period', '1', '--', NODE, '-e', worker]).done;
     expect(r.code, r.stderr).to.equal(0);
     const out = byRank(r.stdout);
-    expect(out.get(1)).to.deep.equal(['restart 0', 'restart 1']);
-    expect(out.get(0)).to.deep.equal(['restart 0', 'restart 1']);
+    expect(out.get(1), r.stdout + r.stderr).to.deep.equal(['restart 0', 'restart 1']);
+    expect(out.get(0), r.stdout + r.stderr).to.deep.equal(['restart 0', 'restart 1']);
     expect(r.stderr).to.include('restarting the group (restart 1 of 1)');
     // Out of restarts: the failure is final.
     const always = `console.log('x'); process.exit(process.env.RANK === '0' ? 0 : 4);`;
