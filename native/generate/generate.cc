@@ -80,11 +80,14 @@ std::vector<std::vector<int64_t>> generate(Decoder& model, const std::vector<std
   }
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   KvCache cache;
-  at::Tensor h = model.hidden(ids.to(model.device), valid.to(model.device), {}, &cache);
+  // Only the last column's states are needed (each row's last prompt token); h is [B, H].
+  at::Tensor lastColumn = at::zeros({B, maxLen}, at::kBool);
+  lastColumn.select(1, maxLen - 1).fill_(true);
+  at::Tensor h = model.hiddenAt(lastColumn, ids.to(model.device), valid.to(model.device), &cache);
   std::vector<bool> done(B, false);
   at::Tensor eos = at::tensor(std::vector<int64_t>(o.eosIds.begin(), o.eosIds.end()), at::kLong);
   for (int64_t step = 0; step < o.maxNewTokens; ++step) {
-    at::Tensor logits = model.logits(h.select(1, h.size(1) - 1));  // [B, V]
+    at::Tensor logits = model.logits(h);  // [B, V]
     at::Tensor next = pickNext(logits, o, gen).to(at::kCPU);
     std::vector<int64_t> tokens(B, -1);
     auto nextA = next.accessor<int64_t, 1>();
@@ -109,7 +112,7 @@ std::vector<std::vector<int64_t>> generate(Decoder& model, const std::vector<std
         feedValidA[r][0] = false;
       }
     }
-    h = model.hidden(feed.view({B, 1}).to(model.device), feedValid.to(model.device), {}, &cache);
+    h = model.hidden(feed.view({B, 1}).to(model.device), feedValid.to(model.device), {}, &cache).select(1, 0);
   }
   return outputs;
 }

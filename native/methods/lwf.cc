@@ -6,6 +6,8 @@
 // The teacher needs no second model: the same base runs with the snapshot of the trainable tensors
 // swapped in, without grad and without dropout, before the student's forward on the same batch.
 // Options: alpha (default 1.0), temperature (2.0). The reference hard-codes α 0.001, T 2.
+#include <ATen/record_function.h>
+
 #include "core/errors.h"
 #include "kernels/distill_kl.h"
 #include "methods/math.h"
@@ -41,6 +43,7 @@ class Lwf : public Method {
   void beforeForward(MethodContext& ctx, const Batch& batch) override {
     teacherLogits_ = at::Tensor();
     if (teacher_.empty() || batch.labelledTokens == 0) return;
+    RECORD_FUNCTION("cn::lwf teacher", std::vector<c10::IValue>());  // its share of a step in CN_PROFILE tables
     at::NoGradGuard noGrad;
     std::vector<at::Tensor> student;
     for (size_t i = 0; i < ctx.params.size(); ++i) {
@@ -50,7 +53,7 @@ class Lwf : public Method {
     const bool wasTraining = ctx.tuner.training();
     ctx.tuner.setTraining(false);
     try {
-      auto [h, targets] = labelledHidden(ctx.model.hidden(batch.inputIds, batch.keyValid), batch.labels);
+      auto [h, targets] = labelledHidden(ctx.model, batch.inputIds, batch.labels, batch.keyValid);
       teacherLogits_ = ctx.model.logits(h);
     } catch (...) {
       restore(ctx, student, wasTraining);

@@ -92,11 +92,20 @@ at::Tensor checkpointedLayer(Decoder& model, int64_t layer, at::Tensor x, const 
 
 }  // namespace
 
+namespace {
+bool switchedOn(const char* name) {
+  const char* env = std::getenv(name);
+  return env == nullptr || std::string(env) != "0";
+}
+}  // namespace
+
 bool Decoder::packPaddingByDefault() {
-  static const bool on = [] {
-    const char* env = std::getenv("CN_PACK_PADDING");
-    return env == nullptr || std::string(env) != "0";
-  }();
+  static const bool on = switchedOn("CN_PACK_PADDING");
+  return on;
+}
+
+bool Decoder::trimLastLayerByDefault() {
+  static const bool on = switchedOn("CN_TRIM_LAST_LAYER");
   return on;
 }
 
@@ -156,6 +165,16 @@ at::Tensor Decoder::positionsFrom(const at::Tensor& keyValid) {
 }
 
 at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::Tensor positions, KvCache* cache) {
+  return forwardLayers(inputIds, std::move(keyValid), std::move(positions), cache, {});
+}
+
+at::Tensor Decoder::hiddenAt(const at::Tensor& wanted, const at::Tensor& inputIds, at::Tensor keyValid, KvCache* cache) {
+  TORCH_CHECK(wanted.sizes() == inputIds.sizes(), "wanted positions must be [batch, seq] like the input ids, got ", wanted.sizes());
+  return forwardLayers(inputIds, std::move(keyValid), {}, cache, wanted.to(device, at::kBool));
+}
+
+at::Tensor Decoder::forwardLayers(const at::Tensor& inputIds, at::Tensor keyValid, at::Tensor positions, KvCache* cache,
+                                  const at::Tensor& wanted) {
   TORCH_CHECK(inputIds.dim() == 2, "input ids must be [batch, seq], got ", inputIds.sizes());
   const int64_t batch = inputIds.size(0);
   int64_t seq = inputIds.size(1);
@@ -201,19 +220,35 @@ at::Tensor Decoder::hidden(const at::Tensor& inputIds, at::Tensor keyValid, at::
       x = x.reshape({batch * seq, hiddenSize}).index_select(0, mask.packedRows).unsqueeze(0);
     }
   }
-  for (int64_t i = 0; i < static_cast<int64_t>(layers.size()); ++i) {
-    if (checkpoint) {
+  // Rows the last layer keeps (indices into its flattened input rows) when only some are wanted.
+  // That layer then keeps its activations even with checkpointing, so its dropout draws the same
+  // numbers either way.
+  at::Tensor keep;
+  if (trimLastLayer && wanted.defined() && virtualTokens == 0) {
+    at::Tensor w = wanted.reshape({-1});
+    const bool allReal = !mask.packedRows.defined() || !(w & keyValid.reshape({-1}).logical_not()).any().item<bool>();
+    if (mask.packedRows.defined() && allReal) w = w.index_select(0, mask.packedRows);
+    if (allReal) keep = w.nonzero().squeeze(1);
+    if (keep.defined() && (keep.numel() == w.numel() || keep.numel() == 0)) keep = at::Tensor();  // nothing to trim
+  }
+  const int64_t last = static_cast<int64_t>(layers.size()) - 1;
+  for (int64_t i = 0; i <= last; ++i) {
+    if (i == last && keep.defined()) {
+      x = layerForward(i, x, cos, sin, mask, cache, keep);
+    } else if (checkpoint) {
       x = checkpointedLayer(*this, i, x, cos, sin, mask);
     } else {
       x = layerForward(i, x, cos, sin, mask, cache);
     }
   }
   if (cache != nullptr) cache->keyValid = allValid;
+  if (keep.defined()) return rmsNorm(x.squeeze(0), finalNorm, spec.rmsNormEps);  // [K, H]
   if (virtualTokens > 0) x = x.narrow(1, virtualTokens, seq - virtualTokens);
   x = rmsNorm(x, finalNorm, spec.rmsNormEps);
   if (mask.packedRows.defined()) {
     x = at::zeros({batch * seq, hiddenSize}, x.options()).index_copy(0, mask.packedRows, x.squeeze(0)).view({batch, seq, hiddenSize});
   }
+  if (wanted.defined()) return x.reshape({-1, hiddenSize}).index_select(0, wanted.reshape({-1}).nonzero().squeeze(1));
   return x;
 }
 
@@ -228,12 +263,12 @@ at::Tensor unpack(const at::Tensor& t, const AttentionMask& am) {
 }  // namespace
 
 at::Tensor Decoder::layerForward(int64_t i, const at::Tensor& x0, const at::Tensor& cos, const at::Tensor& sin,
-                                 const AttentionMask& mask, KvCache* cache) {
+                                 const AttentionMask& mask, KvCache* cache, const at::Tensor& keepRows) {
   DecoderLayer& layer = layers[i];
   at::Tensor h = rmsNorm(x0, layer.inputNorm, spec.rmsNormEps);
-  at::Tensor a = attention(i, h, cos, sin, mask, cache);
+  at::Tensor a = attention(i, h, cos, sin, mask, cache, keepRows);
   if (hooks.afterAttention) a = hooks.afterAttention(i, a);
-  at::Tensor x = x0 + a;
+  at::Tensor x = (keepRows.defined() ? x0.reshape({-1, x0.size(-1)}).index_select(0, keepRows).unsqueeze(0) : x0) + a;
   h = rmsNorm(x, layer.postNorm, spec.rmsNormEps);
   at::Tensor m = layer.mlp.down.forward(kernels::swiglu(layer.mlp.gate.forward(h), layer.mlp.up.forward(h)));
   if (hooks.afterMlp) m = hooks.afterMlp(i, m);
@@ -266,7 +301,7 @@ AttentionMask Decoder::buildMask(const at::Tensor& allValid, int64_t past, int64
 }
 
 at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                              const AttentionMask& am, KvCache* cache) {
+                              const AttentionMask& am, KvCache* cache, const at::Tensor& keepRows) {
   AttentionBlock& a = layers[layer].attn;
   const bool packed = am.packedRows.defined();  // x is [1, N, H]: the real tokens only
   const int64_t B = packed ? am.batch : x.size(0), S = packed ? am.seq : x.size(1);
@@ -364,7 +399,11 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
     out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, {}, /*enable_gqa=*/Hq != Hkv);
   }
   out = out.transpose(1, 2).reshape({B, S, Hq * D});
-  if (packed) out = out.reshape({B * S, Hq * D}).index_select(0, am.packedRows).unsqueeze(0);
+  if (packed || keepRows.defined()) {
+    // back to the block's rows (the real tokens when packed), or just the kept ones
+    at::Tensor rows = packed ? (keepRows.defined() ? am.packedRows.index_select(0, keepRows) : am.packedRows) : keepRows;
+    out = out.reshape({B * S, Hq * D}).index_select(0, rows).unsqueeze(0);
+  }
   return a.o.forward(out);
 }
 

@@ -91,6 +91,10 @@ class Decoder {
   // CN_PACK_PADDING=0 turns it off for every model (to measure it).
   bool packPadding = packPaddingByDefault();
   static bool packPaddingByDefault();
+  // hiddenAt() runs the last layer's output projection and MLP on the wanted rows only;
+  // CN_TRIM_LAST_LAYER=0 turns that off for every model (to measure it).
+  bool trimLastLayer = trimLastLayerByDefault();
+  static bool trimLastLayerByDefault();
 
   // Builds the model of `spec.family` from a checkpoint's tensors (see models/family.h).
   static std::unique_ptr<Decoder> fromWeights(const DecoderSpec& spec, WeightStore& weights, at::ScalarType dtype, at::Device device);
@@ -102,6 +106,13 @@ class Decoder {
   //  keyValid [B, S] bool marks real tokens (undefined: all real); positions [B, S] int64
   //  (undefined: from keyValid). With a cache, the new keys/values are appended to it.
   at::Tensor hidden(const at::Tensor& inputIds, at::Tensor keyValid = {}, at::Tensor positions = {}, KvCache* cache = nullptr);
+
+  // The final-normed hidden states [N, H] at the positions where `wanted` [B, S] bool is true,
+  // in row-major order: hidden(...)[wanted], with the last layer's output projection, residual
+  // and MLP run on those rows only (a loss needs the labelled positions, a prompt its last one;
+  // the keys and values of every position are still computed). Wanted positions must be real
+  // tokens.
+  at::Tensor hiddenAt(const at::Tensor& wanted, const at::Tensor& inputIds, at::Tensor keyValid = {}, KvCache* cache = nullptr);
 
   // Logits for hidden states [..., H] → [..., V] (fp32).
   at::Tensor logits(const at::Tensor& hidden) const;
@@ -116,13 +127,16 @@ class Decoder {
   void initRope();
 
  public:
-  // One transformer block: x + attn(norm(x)), then + mlp(norm(·)).
+  // One transformer block: x + attn(norm(x)), then + mlp(norm(·)). With `keepRows` (indices into
+  // the block's flattened rows) the block returns [1, K, H] for those rows only.
   at::Tensor layerForward(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                          const AttentionMask& mask, KvCache* cache);
+                          const AttentionMask& mask, KvCache* cache, const at::Tensor& keepRows = {});
 
  private:
+  at::Tensor forwardLayers(const at::Tensor& inputIds, at::Tensor keyValid, at::Tensor positions, KvCache* cache,
+                           const at::Tensor& wanted);
   at::Tensor attention(int64_t layer, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const AttentionMask& mask, KvCache* cache);
+                       const AttentionMask& mask, KvCache* cache, const at::Tensor& keepRows);
   AttentionMask buildMask(const at::Tensor& allValid, int64_t past, int64_t seq) const;
 };
 

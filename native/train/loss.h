@@ -17,7 +17,9 @@ struct LossSum {
 // inputIds, labels [B, S] int64; keyValid [B, S] bool (undefined: all real).
 LossSum causalLmLossSum(Decoder& model, const at::Tensor& inputIds, const at::Tensor& labels, const at::Tensor& keyValid);
 
-// Hidden states of the positions that predict a label, and those labels: [N, H], [N].
-std::pair<at::Tensor, at::Tensor> labelledHidden(const at::Tensor& hidden, const at::Tensor& labels);
+// Hidden states of the positions that predict a label, and those labels: [N, H], [N]. The last
+// layer runs its MLP on those positions only (Decoder::hiddenAt). N may be 0.
+std::pair<at::Tensor, at::Tensor> labelledHidden(Decoder& model, const at::Tensor& inputIds, const at::Tensor& labels,
+                                                 const at::Tensor& keyValid);
 
 }  // namespace cn
