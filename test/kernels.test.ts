@@ -217,6 +217,9 @@ const LINEAR_CASES: Case[] = [
   linearCase('linear [4,7,24]->40 with bias', [4, 7], 24, 40, 81, { bias: true }),
   linearCase('linear [9,33]->17 without bias', [9], 33, 17, 91, { bias: false }),
   linearCase('linear one row with bias (as in decoding)', [1, 1], 24, 40, 101, { bias: true }),
+  // the few-rows product's blocks (4 rows × 3 outputs × 8 lanes) with a tail in each of M, N, K
+  linearCase('linear [13,67]->50 with bias (few-rows blocks and tails)', [13], 67, 50, 103, { bias: true }),
+  linearCase('linear [32,64]->96 without bias (the most rows the few-rows product takes)', [32], 64, 96, 105, { bias: false }),
   linearCase('loraLinear [3,5,24]->40 r 4 with bias', [3, 5], 24, 40, 111, { bias: true, r: 4 }),
   linearCase('loraLinear one row r 8 without bias', [1], 16, 24, 121, { bias: false, r: 8 }),
   // shapes gemm.cc sends to oneDNN's inner product on AVX2-only CPUs (backend 'mixed')

@@ -1,5 +1,7 @@
 #include "kernels/gemm.h"
 
+#include "kernels/few_rows_gemm.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Config.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -110,6 +112,7 @@ std::string gemmBackendName(GemmBackend b) {
 bool pointwiseWins(int64_t m, int64_t k, int64_t n) { return n >= 8192 || (m <= 64 && k * n >= 1500000); }
 
 at::Tensor linearProduct(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+  if (fewRowsGemmApplies(x, w, bias)) return fewRowsGemm(x, w, bias);
   if (cpuGemmBackend() == GemmBackend::Mixed && x.device().is_cpu() && x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat &&
       w.is_contiguous() && x.numel() > 0 && (!bias.defined() || bias.scalar_type() == at::kFloat) &&
       pointwiseWins(x.size(0), x.size(1), w.size(0))) {
