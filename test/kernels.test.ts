@@ -466,3 +466,62 @@ describe('fused kernels (native/kernels)', function () {
     });
   });
 });
+
+describe('decode attention (one query per row over a KV cache, kernels/decode_attention.h)', () => {
+  /** keyValid as 0/1; k and v get `capacity` ≥ prefix + keys positions, as a cache buffer has. */
+  async function step(B: number, Hq: number, Hkv: number, D: number, capacity: number, prefix: number, valid: number[][], seed: number, impl: 'cpu' | 'reference') {
+    const q = native.Tensor.fromArray(randn(seed, B * Hq * D), [B, Hq, 1, D], 'float32');
+    const k = native.Tensor.fromArray(randn(seed + 1, B * Hkv * capacity * D), [B, Hkv, capacity, D], 'float32');
+    const v = native.Tensor.fromArray(randn(seed + 2, B * Hkv * capacity * D), [B, Hkv, capacity, D], 'float32');
+    const keyValid = native.Tensor.fromArray(Uint8Array.from(valid.flat()), [B, valid[0].length], 'bool');
+    try {
+      const r = await kernels.decodeAttention(q, k, v, keyValid, prefix, { impl });
+      const out = r.output.toArray() as Float32Array;
+      expect(r.output.shape).to.deep.equal([B, 1, Hq * D]);
+      r.output.dispose();
+      return out;
+    } finally {
+      for (const t of [q, k, v, keyValid]) t.dispose();
+    }
+  }
+  const rows = (B: number, T: number, invalid: (b: number, t: number) => boolean) =>
+    Array.from({ length: B }, (_, b) => Array.from({ length: T }, (_, t) => (invalid(b, t) ? 0 : 1)));
+
+  const cases = [
+    // left padding (row b has b padded keys), grouped-query heads, a cache with spare capacity
+    { name: 'B 3, Hq 8 / Hkv 2, D 32, 21 keys of 64, left padding', B: 3, Hq: 8, Hkv: 2, D: 32, cap: 64, prefix: 0, valid: rows(3, 21, (b, t) => t < 2 * b) },
+    // a finished row whose new key is padding: it still sees itself; D with an eight-lane tail
+    { name: 'B 2, Hq 4 / Hkv 4, D 20, finished row (its own key masked)', B: 2, Hq: 4, Hkv: 4, D: 20, cap: 9, prefix: 0, valid: rows(2, 9, (b, t) => b === 1 && t >= 6) },
+    // prefix-tuning keys before the real ones, always visible
+    { name: 'B 2, Hq 6 / Hkv 3, D 16, 5 prefix keys', B: 2, Hq: 6, Hkv: 3, D: 16, cap: 40, prefix: 5, valid: rows(2, 30, (b, t) => b === 0 && t < 4) },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: the kernel equals SDPA with a mask`, async () => {
+      const got = await step(c.B, c.Hq, c.Hkv, c.D, c.cap, c.prefix, c.valid, 300, 'cpu');
+      const want = await step(c.B, c.Hq, c.Hkv, c.D, c.cap, c.prefix, c.valid, 300, 'reference');
+      expectClose(got, want, 2e-6, 'output');
+    });
+  }
+
+  it('masked keys do not move the output; visible ones do', async () => {
+    const valid = rows(1, 12, (_, t) => t < 3);
+    const base = await step(1, 2, 1, 8, 12, 0, valid, 310, 'cpu');
+    const unmasked = await step(1, 2, 1, 8, 12, 0, rows(1, 12, () => false), 310, 'cpu');
+    expect(Array.from(base)).to.not.deep.equal(Array.from(unmasked));
+    const ref = await step(1, 2, 1, 8, 12, 0, valid, 310, 'reference');
+    expectClose(base, ref, 2e-6, 'output');
+  });
+
+  it("'cpu' on two queries per row is an InvalidArgumentError", async () => {
+    const q = native.Tensor.fromArray(randn(1, 2 * 2 * 8), [1, 2, 2, 8], 'float32');
+    const k = native.Tensor.fromArray(randn(2, 2 * 4 * 8), [1, 2, 4, 8], 'float32');
+    const keyValid = native.Tensor.fromArray(Uint8Array.from([1, 1, 1, 1]), [1, 4], 'bool');
+    try {
+      const err = await kernels.decodeAttention(q, k, k, keyValid, 0, { impl: 'cpu' }).then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(InvalidArgumentError);
+      expect((err as Error).message).to.match(/decodeAttention: the CPU kernel cannot run/);
+    } finally {
+      for (const t of [q, k, keyValid]) t.dispose();
+    }
+  });
+});

@@ -7,6 +7,8 @@
 //   kernels.loraLinear(x, weight, bias, a, b, scaling, options?)   a zero-length bias means none
 //   kernels.distillKl(student, teacher, temperature, options?)     LwF's KL, a 0-d sum
 //   kernels.crossEntropy(logits, targets, options?)     the LM loss summed over rows (targets int64)
+//   kernels.decodeAttention(q, k, v, keyValid, prefix, options?)   one decoding step over a cache
+//       (k, v [B, Hkv, capacity, D] are narrowed to the prefix + keyValid.size(1) keys; forward only)
 // options: { impl?: 'auto' | 'reference' | 'cuda' | 'cpu', device?: 'cpu' | 'cuda[:N]', dtype?: DType,
 //            gradOutput?: Tensor }. Inputs are moved to `device` and cast to `dtype` (floating
 // inputs only) first. With gradOutput, output.backward(gradOutput) runs and `grads` holds the
@@ -18,6 +20,7 @@
 #include "core/exports.h"
 #include "core/tensor.h"
 #include "kernels/cross_entropy.h"
+#include "kernels/decode_attention.h"
 #include "kernels/distill_kl.h"
 #include "kernels/linear.h"
 #include "kernels/rms_norm.h"
@@ -186,6 +189,28 @@ Napi::Value crossEntropyOp(const Napi::CallbackInfo& cb) {
   });
 }
 
+Napi::Value decodeAttentionOp(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    const int64_t prefix = static_cast<int64_t>(numberArg(cb, 4, "prefix"));
+    return runOp(cb, "decodeAttention", {"q", "k", "v", "keyValid"}, {false, false, false, false}, 5,
+                 [prefix](const std::vector<at::Tensor>& t, kernels::Impl impl) {
+                   const int64_t T = prefix + t[3].size(1);
+                   if (prefix < 0 || t[1].dim() != 4 || t[1].size(2) < T) {
+                     fail(code::kInvalidArgument, "decodeAttention: k must be [B, Hkv, ≥ prefix + keyValid.size(1), D]", {{"field", "k"}});
+                   }
+                   const at::Tensor k = t[1].narrow(2, 0, T), v = t[2].narrow(2, 0, T);
+                   const bool applies = kernels::decodeAttentionApplies(t[0], k, v);
+                   if (impl == kernels::Impl::Cpu && !applies) {
+                     fail(code::kInvalidArgument, "decodeAttention: the CPU kernel cannot run on these tensors (float32 CPU, one query, Hq a multiple of Hkv)",
+                          {{"field", "q"}});
+                   }
+                   if (impl == kernels::Impl::Cuda) fail(code::kInvalidArgument, "decodeAttention has no CUDA kernel", {{"field", "impl"}});
+                   return impl != kernels::Impl::Reference && applies ? kernels::decodeAttention(t[0], k, v, t[3], prefix)
+                                                                      : kernels::decodeAttentionReference(t[0], k, v, t[3], prefix);
+                 });
+  });
+}
+
 }  // namespace
 
 void initKernels(Napi::Env env, Napi::Object exports) {
@@ -198,6 +223,7 @@ void initKernels(Napi::Env env, Napi::Object exports) {
   k.Set("loraLinear", Napi::Function::New(env, loraLinearOp, "loraLinear"));
   k.Set("distillKl", Napi::Function::New(env, distillKlOp, "distillKl"));
   k.Set("crossEntropy", Napi::Function::New(env, crossEntropyOp, "crossEntropy"));
+  k.Set("decodeAttention", Napi::Function::New(env, decodeAttentionOp, "decodeAttention"));
   exports.Set("kernels", k);
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "kernels/decode_attention.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
 #include "kernels/swiglu.h"
@@ -207,7 +208,15 @@ at::Tensor Decoder::forwardLayers(const at::Tensor& inputIds, at::Tensor keyVali
   if (cache != nullptr) {
     allValid = cache->length() > 0 ? at::cat({cache->keyValid, keyValid}, 1) : keyValid;
   }
-  AttentionMask mask = buildMask(allValid, cache != nullptr ? cache->length() : 0, seq);
+  const int64_t past = cache != nullptr ? cache->length() : 0;
+  AttentionMask mask;
+  if (past > 0 && seq == 1 && !spec.useAlibi && device.is_cpu() && dtype == at::kFloat && kernels::decodeAttentionEnabled() &&
+      !at::GradMode::is_enabled()) {
+    mask.causalOnly = false;
+    mask.decodeKeyValid = allValid;
+  } else {
+    mask = buildMask(allValid, past, seq);
+  }
   const bool checkpoint = gradientCheckpointing && cache == nullptr && at::GradMode::is_enabled();
   const int64_t hiddenSize = x.size(2);
   if (packPadding && !checkpoint && virtualTokens == 0 && !hooks.prefixKv && seq > 1) {
@@ -381,6 +390,14 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
     v = vb.narrow(2, 0, need);
   }
   at::Tensor out;
+  if (am.decodeKeyValid.defined()) {
+    // a decoding step: the fused kernel where it takes these tensors, else SDPA with a mask
+    const bool fused = !keepRows.defined() && kernels::decodeAttentionApplies(q, k, v);
+    out = fused ? kernels::decodeAttention(q, k, v, am.decodeKeyValid, prefixLen)
+                : kernels::decodeAttentionReference(q, k, v, am.decodeKeyValid, prefixLen);
+    if (keepRows.defined()) out = out.reshape({B * S, Hq * D}).index_select(0, keepRows).unsqueeze(0);
+    return a.o.forward(out);
+  }
   if (am.causalOnly && prefixLen == 0) {
     // Plain causal attention: the fused path, no mask tensor.
     out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, {}, /*enable_gqa=*/Hq != Hkv);

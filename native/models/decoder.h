@@ -53,6 +53,9 @@ struct AttentionMask {
   // attention scatters q/k/v into (and gathers its output back from).
   at::Tensor packedRows;
   int64_t batch = 0, seq = 0;
+  // A decoding step (one new position per row over a cache) on CPU float32: no mask tensor;
+  // attention reads which keys are real from this [B, T] bool (kernels/decode_attention.h).
+  at::Tensor decodeKeyValid;
 };
 
 // Hooks a tuner can install besides per-linear hooks (prompt/prefix tuning, adapters).

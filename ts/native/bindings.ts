@@ -141,6 +141,12 @@ export interface NativeKernels {
   distillKl(student: NativeTensor, teacher: NativeTensor, temperature: number, options?: KernelOptions): Promise<KernelResult<'student'>>;
   /** The causal-LM loss: Σ_rows cross-entropy of logits [N, V] at int64 targets [N] (−100: row left out), a 0-d tensor. */
   crossEntropy(logits: NativeTensor, targets: NativeTensor, options?: KernelOptions): Promise<KernelResult<'logits'>>;
+  /**
+   * One decoding step's attention, [B, 1, Hq·D]: q [B, Hq, 1, D] over the first prefix + keyValid.size(1)
+   * keys of k, v [B, Hkv, capacity, D]; key t is visible when t < prefix, keyValid[b][t − prefix] or it
+   * is the last one. Forward only ('cpu' the kernel, 'reference' SDPA with a mask).
+   */
+  decodeAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, keyValid: NativeTensor, prefix: number, options?: KernelOptions): Promise<KernelResult<never>>;
 }
 
 export interface NativeBindings {
