@@ -217,9 +217,13 @@ const LINEAR_CASES: Case[] = [
   linearCase('linear [4,7,24]->40 with bias', [4, 7], 24, 40, 81, { bias: true }),
   linearCase('linear [9,33]->17 without bias', [9], 33, 17, 91, { bias: false }),
   linearCase('linear one row with bias (as in decoding)', [1, 1], 24, 40, 101, { bias: true }),
-  // the few-rows product's blocks (4 rows × 3 outputs × 8 lanes) with a tail in each of M, N, K
-  linearCase('linear [13,67]->50 with bias (few-rows blocks and tails)', [13], 67, 50, 103, { bias: true }),
+  // the few-rows product (kernels/few_rows_gemm.h) at each width of its row vectors (1-4 × 8 rows,
+  // 12-3 W rows at a time), with padded rows and a tail of W rows, and a range shorter than a group
+  linearCase('linear [5,40]->29 with bias (few-rows: one row vector, 12 W rows, tail 5)', [5], 40, 29, 102, { bias: true }),
+  linearCase('linear [13,67]->50 with bias (few-rows: two row vectors, 6 W rows, tail 2)', [13], 67, 50, 103, { bias: true }),
+  linearCase('linear [20,33]->10 without bias (few-rows: three row vectors, 4 W rows, tail 2)', [20], 33, 10, 104, { bias: false }),
   linearCase('linear [32,64]->96 without bias (the most rows the few-rows product takes)', [32], 64, 96, 105, { bias: false }),
+  linearCase('linear [7,300]->2 with bias (few-rows: fewer W rows than a group)', [7], 300, 2, 106, { bias: true }),
   linearCase('loraLinear [3,5,24]->40 r 4 with bias', [3, 5], 24, 40, 111, { bias: true, r: 4 }),
   linearCase('loraLinear one row r 8 without bias', [1], 16, 24, 121, { bias: false, r: 8 }),
   // shapes gemm.cc sends to oneDNN's inner product on AVX2-only CPUs (backend 'mixed')
