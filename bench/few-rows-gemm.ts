@@ -11,7 +11,7 @@
  */
 import { loadNative } from '../ts/index';
 import type { NativeTensor } from '../ts/native/bindings';
-import { SHAPES, arg, rng, type ShapeName } from './ours/shapes';
+import { SHAPES, arg, median, rng, type ShapeName } from './ours/shapes';
 
 const native = loadNative();
 const threads = Number(arg('threads', '2'));
@@ -27,15 +27,16 @@ function randomTensor(shape: number[], rand: () => number): NativeTensor {
   return native.Tensor.fromArray(data, shape);
 }
 
+const noBias = native.Tensor.fromArray(new Float32Array(0), [0]);
+
 async function medianMs(impl: 'cpu' | 'reference', x: NativeTensor, weights: NativeTensor[], calls: number): Promise<number> {
-  const none = native.Tensor.fromArray(new Float32Array(0), [0]);
   const times: number[] = [];
   for (let c = 0; c < calls; ++c) {
     const t0 = performance.now();
-    await native.kernels.linear(x, weights[c % weights.length], none, { impl });
+    await native.kernels.linear(x, weights[c % weights.length], noBias, { impl });
     times.push(performance.now() - t0);
   }
-  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  return median(times);
 }
 
 async function main() {
@@ -50,7 +51,8 @@ async function main() {
       ['down', s.intermediateSize, s.hiddenSize],
       ['LM head', s.hiddenSize, s.vocabSize],
     ];
-    console.log(`few-rows-gemm ${shape}: ${rows} rows, ${native.info().threads.intraOp} threads, torch ${native.info().torch.version}`);
+    const info = native.info();
+    console.log(`few-rows-gemm ${shape}: ${rows} rows, ${info.threads.intraOp} threads, torch ${info.torch.version}`);
     for (const [name, k, n] of products) {
       const copies = Math.max(1, Math.ceil((256 * 2 ** 20) / (k * n * 4)));
       const x = randomTensor([rows, k], rand);

@@ -8,13 +8,12 @@
 import path from 'node:path';
 
 import { ROOT, fmt, runJson } from './compare';
-import { arg } from './ours/shapes';
+import { arg, median } from './ours/shapes';
 
 const shapes = arg('shape', 'tiny') === 'all' ? ['tiny', 'qwen0.5b'] : [arg('shape', 'tiny')];
 // This VM's speed drifts over minutes: with --pairs P the two sides run P times, alternating,
 // and each pair's ratio is printed with their median.
 const pairs = Number(arg('pairs', '1'));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const shape of shapes) {
   const repeats = arg('repeats', shape === 'tiny' ? '5' : '1');
   const common = ['--shape', shape, '--threads', arg('threads', '2'), '--prompts', arg('prompts', '16'), '--new-tokens', arg('new-tokens', '64'), '--repeats', repeats];

@@ -13,7 +13,7 @@
  */
 import { Model, Trainer, loadNative } from '../ts/index';
 import type { DecoderSpec, MethodConfigInput } from '../ts/index';
-import { SHAPES, arg, rng, type ShapeName } from './ours/shapes';
+import { SHAPES, arg, median, rng, type ShapeName } from './ours/shapes';
 
 const OPTIONS: Record<string, MethodConfigInput | undefined> = {
   seqft: undefined,
@@ -30,11 +30,6 @@ function examples(count: number, seq: number, vocab: number, seed: number) {
     const ids = Array.from({ length: seq }, () => 2 + Math.floor(rand() * (vocab - 3)));
     return { inputIds: ids, labels: ids.map((t, j) => (j < seq / 2 ? -100 : t)) };
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 async function timeMethod(name: string, shape: ShapeName, steps: number, warmup: number): Promise<number> {

@@ -4,7 +4,7 @@
  * it trains alone. Rank 0 (or the single process) prints one JSON line.
  */
 import { Model, ProcessGroup, Trainer, isDistributedEnv, readRankEnv } from '../../ts/index';
-import { SHAPES, arg, rng, type ShapeName } from './shapes';
+import { SHAPES, arg, median, rng, type ShapeName } from './shapes';
 
 async function main() {
   const shape = arg('shape', 'tiny') as ShapeName;
@@ -31,7 +31,6 @@ async function main() {
   });
   const ms = stamps.map((t, i) => t - (i === 0 ? 0 : stamps[i - 1])).slice(warmup);
   const waitMs = waits.map((t, i) => t - (i === 0 ? 0 : waits[i - 1])).slice(warmup);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   if (!pg || pg.rank === 0) {
     process.stdout.write(
       JSON.stringify({

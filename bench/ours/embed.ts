@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 
 import { loadNative, SentenceEncoder } from '../../ts/index';
-import { arg, peakRssMb } from './shapes';
+import { arg, median, peakRssMb } from './shapes';
 
 async function main() {
   const threads = Number(arg('threads', '2'));
@@ -27,7 +27,7 @@ async function main() {
   }
   const out = arg('out', '');
   if (out) fs.writeFileSync(out, Buffer.from(emb.buffer, emb.byteOffset, emb.byteLength));
-  const ms = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  const ms = median(times);
   const tokens = sentences.reduce((n, s) => n + enc.tokenize(s).length, 0);
   process.stdout.write(
     JSON.stringify({

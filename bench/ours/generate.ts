@@ -4,7 +4,7 @@
  * exactly N tokens: no EOS). Prints one JSON line.
  */
 import { loadNative } from '../../ts/index';
-import { SHAPES, arg, peakRssMb, rng, type ShapeName } from './shapes';
+import { SHAPES, arg, median, peakRssMb, rng, type ShapeName } from './shapes';
 
 async function main() {
   const shape = arg('shape', 'tiny') as ShapeName;
@@ -34,7 +34,7 @@ async function main() {
     times.push(performance.now() - t0);
     produced = out.reduce((n, row) => n + row.length, 0);
   }
-  const ms = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  const ms = median(times);
   const info = native.info();
   process.stdout.write(
     JSON.stringify({

@@ -32,6 +32,11 @@ export function rng(seed: number): () => number {
   };
 }
 
+/** The median of xs (the upper one for an even count), as every bench script reports it. */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
 export function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;

@@ -11,10 +11,11 @@
 //    (12 accumulators, no horizontal sums); W is read in its stored [N, K] layout, no packed copy;
 //  - the memory a fixed distance ahead is prefetched at the rate it is consumed (one line per
 //    row every 16 k), so the stream from memory overlaps the arithmetic.
-// On the 2-core AMD EPYC (Zen 3) VM, 16 rows, weights cycled through memory as decoding does:
-// 100-145 GFLOP/s on Qwen2.5-0.5B's projections and LM head, about 2x the previous kernel
-// (4 x rows × 3 W rows of k-lane dot products, 47-63 GFLOP/s). Each output is one thread's
-// sum in k order: deterministic.
+// On the 2-core AMD EPYC (Zen 3) VM, 16 rows, weights cycled through memory as decoding does
+// (bench/few-rows-gemm.ts): 94-153 GFLOP/s on Qwen2.5-0.5B's gate/up, down and LM head against
+// 32-57 for at::linear, and about 2x the previous kernel (4 x rows × 3 W rows of k-lane dot
+// products) in a standalone copy of both. Each output is one thread's sum in k order:
+// deterministic.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -37,14 +38,19 @@ using cpu::load8;
 // VM 4-8 Ki floats were best on every Qwen2.5-0.5B shape, 0-2 Ki gave 10-30 % less.
 constexpr int64_t kPrefetchAhead = 6144;
 
-// y[m, n..n+R) = Σ_k xt[k][m] w[n + j, k] + bias for m < M, R ≤ NR rows of W starting at n.
-// R < NR only for the last rows of a range (then R is 1: a plain loop over those).
+// W rows a step takes with V row vectors: V · NR = 12 accumulators, of AVX2's 16 registers.
+template <int V>
+constexpr int kWRows = 12 / V;
+
+// y[m, n + j] = Σ_k xt[k][m] w[n + j, k] + bias[n + j] for m < M, j < NR (a range's last rows,
+// fewer than a step, go one at a time: NR = 1).
 template <int V, int NR>
 __attribute__((always_inline)) inline void rowsOfW(const float* xt, const float* w, const float* bias, float* y, int64_t M,
                                                    int64_t K, int64_t N, int64_t n, const float* wEnd) {
   Lanes8 acc[NR][V] = {};
   const float* wr = w + n * K;
-  // the prefetch walks the same span as this group, kPrefetchAhead floats further on
+  // The prefetch walks the same span as these rows, kPrefetchAhead floats further on; near the
+  // range's end it starts at its last row (it may run past it: prefetches never fault).
   const float* pf = std::min(wr + kPrefetchAhead, wEnd);
   const int64_t pfStep = pf < wEnd ? 16 : 0;
   for (int64_t k = 0; k < K; ++k) {
@@ -64,12 +70,12 @@ __attribute__((always_inline)) inline void rowsOfW(const float* xt, const float*
   }
 }
 
-// y[:, n0..n1) for every row of x; n0 is a multiple of NR.
+// y[:, n0..n1) for every row of x.
 template <int V>
 CN_CPU_CLONES void fewRowsRange(const float* xt, const float* w, const float* bias, float* y, int64_t M, int64_t K, int64_t N,
                                 int64_t n0, int64_t n1) {
-  constexpr int NR = 12 / V;
-  const float* wEnd = w + (n1 - 1) * K;  // prefetching stops at the range's last row
+  constexpr int NR = kWRows<V>;
+  const float* wEnd = w + (n1 - 1) * K;
   int64_t n = n0;
   for (; n + NR <= n1; n += NR) rowsOfW<V, NR>(xt, w, bias, y, M, K, N, n, wEnd);
   for (; n < n1; ++n) rowsOfW<V, 1>(xt, w, bias, y, M, K, N, n, wEnd);
@@ -77,7 +83,7 @@ CN_CPU_CLONES void fewRowsRange(const float* xt, const float* w, const float* bi
 
 template <int V>
 void fewRows(const float* x, const float* w, const float* bias, float* y, int64_t M, int64_t K, int64_t N) {
-  constexpr int NR = 12 / V;
+  constexpr int NR = kWRows<V>;
   // xt [K][8V]: x transposed, rows M..8V zero
   std::vector<float> xt(static_cast<size_t>(K) * 8 * V, 0.f);
   for (int64_t m = 0; m < M; ++m) {
