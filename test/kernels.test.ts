@@ -235,6 +235,7 @@ const LINEAR_CASES: Case[] = [
   linearCase('loraLinear [2,9,40]->70 r 32 (fused)', [2, 9], 40, 70, 191, { bias: true, r: 32 }),
   linearCase('loraLinear [11]->48 r 64 (fused)', [11], 64, 48, 201, { bias: true, r: 64 }),
   linearCase('loraLinear [4,256,256]->704 r 8 (rows split over threads)', [4, 256], 256, 704, 221, { bias: false, r: 8 }),
+  linearCase('loraLinear [5,3] 44->50 r 8 (fused, column tails in both up-products)', [5, 3], 44, 50, 231, { bias: true, r: 8 }),
   linearCase('loraLinear [13]->30 r 12 (ATen products)', [13], 20, 30, 211, { bias: true, r: 12 }),
   distillCase('distillKl [7,300] T 2', 7, 300, 2, 131),
   distillCase('distillKl [3,4099] T 1 (odd vocab)', 3, 4099, 1, 141),
@@ -526,6 +527,87 @@ describe('decode attention (one query per row over a KV cache, kernels/decode_at
       expect((err as Error).message).to.match(/decodeAttention: the CPU kernel cannot run/);
     } finally {
       for (const t of [q, k, keyValid]) t.dispose();
+    }
+  });
+});
+
+describe('causal attention (whole sequences, kernels/causal_attention.h)', () => {
+  /** Output and gradients of q, k, v for one call; layout 'bshd' passes them as transposed views (the decoder's). */
+  async function attend(B: number, Hq: number, Hkv: number, S: number, D: number, seed: number, impl: 'cpu' | 'reference', layout: 'bhsd' | 'bshd' = 'bhsd') {
+    const shape = (H: number) => (layout === 'bhsd' ? [B, H, S, D] : [B, S, H, D]);
+    const q = native.Tensor.fromArray(randn(seed, B * Hq * S * D), shape(Hq), 'float32');
+    const k = native.Tensor.fromArray(randn(seed + 1, B * Hkv * S * D), shape(Hkv), 'float32');
+    const v = native.Tensor.fromArray(randn(seed + 2, B * Hkv * S * D), shape(Hkv), 'float32');
+    const g = native.Tensor.fromArray(randn(seed + 3, B * Hq * S * D), shape(Hq), 'float32');
+    try {
+      const r = await kernels.causalAttention(q, k, v, { impl, gradOutput: g, layout });
+      expect(r.output.shape).to.deep.equal(shape(Hq));
+      const out = { output: r.output.toArray() as Float32Array, q: r.grads.q.toArray() as Float32Array, k: r.grads.k.toArray() as Float32Array, v: r.grads.v.toArray() as Float32Array };
+      for (const t of [r.output, r.grads.q, r.grads.k, r.grads.v]) t.dispose();
+      return out;
+    } finally {
+      for (const t of [q, k, v, g]) t.dispose();
+    }
+  }
+
+  const cases = [
+    // the tiny benchmark model's layer: grouped 4:1, four blocks of 32 queries
+    { name: 'B 2, Hq 8 / Hkv 2, S 128, D 32', B: 2, Hq: 8, Hkv: 2, S: 128, D: 32 },
+    // S not a multiple of the 4-query tile, the 16-key tile or the 32-query block
+    { name: 'B 3, Hq 4 / Hkv 4, S 37, D 16', B: 3, Hq: 4, Hkv: 4, S: 37, D: 16 },
+    { name: 'B 1, Hq 14 / Hkv 2, S 70, D 64 (qwen 0.5B heads)', B: 1, Hq: 14, Hkv: 2, S: 70, D: 64 },
+    { name: 'B 2, Hq 2 / Hkv 1, S 45, D 128', B: 2, Hq: 2, Hkv: 1, S: 45, D: 128 },
+    { name: 'B 2, Hq 3 / Hkv 3, S 3, D 8 (shorter than a tile)', B: 2, Hq: 3, Hkv: 3, S: 3, D: 8 },
+    // strided inputs, as the decoder passes them ([B, S, H, D] storage)
+    { name: 'B 2, Hq 8 / Hkv 2, S 50, D 32, [B, S, H, D] views', B: 2, Hq: 8, Hkv: 2, S: 50, D: 32, layout: 'bshd' as const },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: output and gradients equal SDPA (is_causal)`, async () => {
+      const got = await attend(c.B, c.Hq, c.Hkv, c.S, c.D, 400, 'cpu', c.layout);
+      const want = await attend(c.B, c.Hq, c.Hkv, c.S, c.D, 400, 'reference', c.layout);
+      expectClose(got.output, want.output, 2e-5, 'output');
+      for (const n of ['q', 'k', 'v'] as const) expectClose(got[n], want[n], 1e-4, `grad ${n}`);
+    });
+  }
+
+  it('a later key does not move an earlier query (causality)', async () => {
+    const [B, H, S, D] = [1, 2, 20, 16];
+    const data = randn(410, B * H * S * D);
+    const run = async (vData: Float32Array) => {
+      const q = native.Tensor.fromArray(data, [B, H, S, D], 'float32');
+      const v = native.Tensor.fromArray(vData, [B, H, S, D], 'float32');
+      try {
+        const r = await kernels.causalAttention(q, q, v, { impl: 'cpu' });
+        const out = r.output.toArray() as Float32Array;
+        r.output.dispose();
+        return out;
+      } finally {
+        q.dispose();
+        v.dispose();
+      }
+    };
+    const base = await run(data);
+    const changed = Float32Array.from(data);
+    for (let h = 0; h < H; ++h) for (let d = 0; d < D; ++d) changed[(h * S + (S - 1)) * D + d] += 5;  // the last position's values
+    const moved = await run(changed);
+    const row = (t: Float32Array, h: number, s: number) => Array.from(t.subarray((h * S + s) * D, (h * S + s + 1) * D));
+    for (let h = 0; h < H; ++h) {
+      for (let s = 0; s < S - 1; ++s) expect(row(moved, h, s)).to.deep.equal(row(base, h, s));
+      expect(row(moved, h, S - 1)).to.not.deep.equal(row(base, h, S - 1));
+    }
+  });
+
+  it("'cpu' on an unsupported head dimension is an InvalidArgumentError naming it", async () => {
+    const q = native.Tensor.fromArray(randn(1, 2 * 4 * 12), [1, 2, 4, 12], 'float32');
+    try {
+      const err = await kernels.causalAttention(q, q, q, { impl: 'cpu' }).then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(InvalidArgumentError);
+      expect((err as Error).message).to.match(/causalAttention: the CPU kernel cannot run: head dimension 12/);
+      const ref = await kernels.causalAttention(q, q, q, { impl: 'auto' });  // auto takes SDPA
+      expect(ref.output.shape).to.deep.equal([1, 2, 4, 12]);
+      ref.output.dispose();
+    } finally {
+      q.dispose();
     }
   });
 });

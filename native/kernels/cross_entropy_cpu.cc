@@ -90,7 +90,10 @@ struct CrossEntropyCpuFunction : public torch::autograd::Function<CrossEntropyCp
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     RECORD_FUNCTION("cn::crossEntropy backward", std::vector<c10::IValue>());
-    return {ctx->get_saved_variables()[0] * grads[0], at::Tensor(), at::Tensor()};
+    // scaled in place: the saved tensor is this node's alone and backward runs once (a second
+    // run, with retain_graph, fails the saved tensor's version check instead of double-scaling)
+    at::Tensor g = ctx->get_saved_variables()[0];
+    return {g.mul_(grads[0]), at::Tensor(), at::Tensor()};
   }
 };
 

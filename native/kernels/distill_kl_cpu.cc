@@ -113,9 +113,9 @@ struct DistillKlCpuFunction : public torch::autograd::Function<DistillKlCpuFunct
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     RECORD_FUNCTION("cn::distillKl backward", std::vector<c10::IValue>());
-    const at::Tensor g = ctx->get_saved_variables()[0];
+    at::Tensor g = ctx->get_saved_variables()[0];
     const double k = ctx->saved_data["k"].toDouble();
-    return {g * (grads[0] * k), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {g.mul_(grads[0] * k), at::Tensor(), at::Tensor(), at::Tensor()};  // in place, as the cross-entropy's
   }
 };
 

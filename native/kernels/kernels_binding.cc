@@ -7,6 +7,7 @@
 //   kernels.loraLinear(x, weight, bias, a, b, scaling, options?)   a zero-length bias means none
 //   kernels.distillKl(student, teacher, temperature, options?)     LwF's KL, a 0-d sum
 //   kernels.crossEntropy(logits, targets, options?)     the LM loss summed over rows (targets int64)
+//   kernels.causalAttention(q, k, v, options?)          causal self-attention over whole sequences
 //   kernels.decodeAttention(q, k, v, keyValid, prefix, options?)   one decoding step over a cache
 //       (k, v [B, Hkv, capacity, D] are narrowed to the prefix + keyValid.size(1) keys; forward only)
 // options: { impl?: 'auto' | 'reference' | 'cuda' | 'cpu', device?: 'cpu' | 'cuda[:N]', dtype?: DType,
@@ -19,6 +20,7 @@
 #include "core/errors.h"
 #include "core/exports.h"
 #include "core/tensor.h"
+#include "kernels/causal_attention.h"
 #include "kernels/cross_entropy.h"
 #include "kernels/decode_attention.h"
 #include "kernels/distill_kl.h"
@@ -132,19 +134,22 @@ Napi::Value swiglu(const Napi::CallbackInfo& cb) {
   });
 }
 
+// options.layout: 'bhsd' (the default) or 'bshd' (tensors given as [B, S, H, D], the op runs on
+// their transposed views, as the decoder's are).
+bool layoutIsBshd(const Napi::CallbackInfo& cb, size_t optionsIndex, const char* op) {
+  if (cb.Length() <= optionsIndex || !cb[optionsIndex].IsObject()) return false;
+  Napi::Value layout = cb[optionsIndex].As<Napi::Object>().Get("layout");
+  if (!layout.IsString()) return false;
+  const std::string l = layout.As<Napi::String>().Utf8Value();
+  if (l != "bhsd" && l != "bshd") fail(code::kInvalidArgument, std::string("kernels.") + op + ": layout must be 'bhsd' or 'bshd'", {{"field", "layout"}});
+  return l == "bshd";
+}
+
 // options.layout 'bshd': x is given as [B, S, H, D] and the op runs on its transposed view
 // x.transpose(1, 2) (the decoder's q/k layout: strided, no copy); the output is [B, H, S, D].
 Napi::Value rope(const Napi::CallbackInfo& cb) {
   return guard(cb.Env(), [&]() -> Napi::Value {
-    bool bshd = false;
-    if (cb.Length() > 3 && cb[3].IsObject()) {
-      Napi::Value layout = cb[3].As<Napi::Object>().Get("layout");
-      if (layout.IsString()) {
-        const std::string l = layout.As<Napi::String>().Utf8Value();
-        if (l != "bhsd" && l != "bshd") fail(code::kInvalidArgument, "kernels.rope: layout must be 'bhsd' or 'bshd'", {{"field", "layout"}});
-        bshd = l == "bshd";
-      }
-    }
+    const bool bshd = layoutIsBshd(cb, 3, "rope");
     return runOp(cb, "rope", {"x", "cos", "sin"}, {true, false, false}, 3,
                  [bshd](const std::vector<at::Tensor>& t, kernels::Impl impl) {
                    return kernels::rope(bshd ? t[0].transpose(1, 2) : t[0], t[1], t[2], impl);
@@ -189,6 +194,17 @@ Napi::Value crossEntropyOp(const Napi::CallbackInfo& cb) {
   });
 }
 
+Napi::Value causalAttentionOp(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    const bool bshd = layoutIsBshd(cb, 3, "causalAttention");
+    return runOp(cb, "causalAttention", {"q", "k", "v"}, {true, true, true}, 3,
+                 [bshd](const std::vector<at::Tensor>& t, kernels::Impl impl) {
+                   if (!bshd) return kernels::causalAttention(t[0], t[1], t[2], impl);
+                   return kernels::causalAttention(t[0].transpose(1, 2), t[1].transpose(1, 2), t[2].transpose(1, 2), impl).transpose(1, 2);
+                 });
+  });
+}
+
 Napi::Value decodeAttentionOp(const Napi::CallbackInfo& cb) {
   return guard(cb.Env(), [&]() -> Napi::Value {
     const int64_t prefix = static_cast<int64_t>(numberArg(cb, 4, "prefix"));
@@ -223,6 +239,7 @@ void initKernels(Napi::Env env, Napi::Object exports) {
   k.Set("loraLinear", Napi::Function::New(env, loraLinearOp, "loraLinear"));
   k.Set("distillKl", Napi::Function::New(env, distillKlOp, "distillKl"));
   k.Set("crossEntropy", Napi::Function::New(env, crossEntropyOp, "crossEntropy"));
+  k.Set("causalAttention", Napi::Function::New(env, causalAttentionOp, "causalAttention"));
   k.Set("decodeAttention", Napi::Function::New(env, decodeAttentionOp, "decodeAttention"));
   exports.Set("kernels", k);
 }

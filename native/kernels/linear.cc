@@ -59,8 +59,13 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
     at::Tensor x2 = rows(x);
     at::Tensor h2 = present(h) ? rows(h) : x2;
     at::Tensor y = baseProduct(x2, weight, bias);
-    at::Tensor down = lowRankCpuSupports(a) ? lowRankDownCpu(h2, a) : gemm(h2, a.t());  // [N, r]
-    gemmInto(y, down, b.t(), 1.0, scaling);
+    const bool fused = lowRankCpuSupports(a);
+    at::Tensor down = fused ? lowRankDownCpu(h2, a) : gemm(h2, a.t());  // [N, r]
+    if (fused && y.is_contiguous()) {
+      lowRankUpAddCpu(y, down, b.t(), scaling);
+    } else {
+      gemmInto(y, down, b.t(), 1.0, scaling);
+    }
     ctx->save_for_backward({x2, present(h) ? h2 : at::empty({0}, x.options()), weight, a, b, down});
     ctx->saved_data["shape"] = x.sizes();
     ctx->saved_data["scaling"] = scaling;
@@ -95,7 +100,10 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
     if (ctx->needs_input_grad(4)) da = fused ? lowRankGradACpu(dDown, h2) : gemm(dDown.t(), h2);
     if (ctx->needs_input_grad(0)) {
       dx = gemm(g, weight);
-      if (!separateH) gemmInto(dx, dDown, a, 1.0, 1.0);  // + (s g B) A
+      if (!separateH) {
+        if (fused && dx.is_contiguous()) lowRankUpAddCpu(dx, dDown, a, 1.0);  // + (s g B) A
+        else gemmInto(dx, dDown, a, 1.0, 1.0);
+      }
       dx = dx.view(shape);
     }
     if (separateH && ctx->needs_input_grad(1)) dh = gemm(dDown, a).view(shape);

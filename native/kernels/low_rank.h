@@ -2,6 +2,7 @@
 //   down  = h Aᵀ                       [N, r]   (forward)
 //   dDown = s · g B,  dB = s · gᵀ down          (backward: one pass over g reads it once for both)
 //   dA    = dDownᵀ h                   [r, in]  (backward)
+//   y    += s · down Bᵀ,  dx += dDown A          (forward's and backward's rank-r update of a product)
 // with h [N, in], a [r, in], b [out, r], g [N, out]. MKL runs these products, with one side only
 // r wide, at 10-25 GFLOP/s on 2 AVX2 cores (a tenth of its square-product speed; measured with
 // CN_PROFILE_SHAPES in bench/ours/train-step.ts), and they were ~15 % of a tiny LoRA step. Here
@@ -24,5 +25,10 @@ void lowRankGradOutputCpu(const at::Tensor& g, const at::Tensor& b, const at::Te
                           at::Tensor* dDown, at::Tensor* dB);
 
 at::Tensor lowRankGradACpu(const at::Tensor& dDown, const at::Tensor& h);
+
+// y [N, M] (contiguous) += scaling · d [N, r] · w [r, M], in place: the forward's up-projection
+// (w = Bᵀ) and the backward's input gradient (w = A). MKL/oneDNN run these r-deep products at a
+// fraction of their speed (a read-modify-write of y per call); this is one pass over y.
+void lowRankUpAddCpu(const at::Tensor& y, const at::Tensor& d, const at::Tensor& w, double scaling);
 
 }  // namespace cn::kernels

@@ -109,11 +109,38 @@ inline void gradABlock(const float* __restrict dDown, const float* __restrict h,
   }
 }
 
-// Rows [n0, n1) in blocks of rowsPerBlock<R>(), then one at a time: op(rows, n) with rows a
+// y[n, :] += s Σ_k d[n, k] · w[k, :]   (w [R, M]: the up factor laid out by rows)
+// The RB rows' R scaled coefficients stay in registers; each 8-column chunk of w is loaded once
+// for the block. (RB rows: 2 up to rank 8, else 1: the coefficients fill the registers.)
+template <int R, int RB>
+inline void upAddBlock(float* __restrict y, int64_t M, const float* __restrict d, const float* __restrict w, float s, int64_t n) {
+  float c[RB][R];
+  for (int j = 0; j < RB; ++j) {
+    for (int k = 0; k < R; ++k) c[j][k] = s * d[(n + j) * R + k];
+  }
+  int64_t m = 0;
+  for (; m + 8 <= M; m += 8) {
+    cpu::Lanes8 acc[RB];
+    for (int j = 0; j < RB; ++j) acc[j] = cpu::load8(y + (n + j) * M + m);
+    for (int k = 0; k < R; ++k) {
+      const cpu::Lanes8 wk = cpu::load8(w + k * M + m);
+      for (int j = 0; j < RB; ++j) acc[j] += c[j][k] * wk;
+    }
+    for (int j = 0; j < RB; ++j) *reinterpret_cast<cpu::Lanes8At*>(y + (n + j) * M + m) = acc[j];
+  }
+  for (; m < M; ++m) {
+    for (int j = 0; j < RB; ++j) {
+      float t = y[(n + j) * M + m];
+      for (int k = 0; k < R; ++k) t += c[j][k] * w[k * M + m];
+      y[(n + j) * M + m] = t;
+    }
+  }
+}
+
+// Rows [n0, n1) in blocks of RB (rowsPerBlock<R>() unless given), then one at a time: op(rows, n) with rows a
 // compile-time constant (std::integral_constant), so each block size is its own unrolled loop.
-template <int R, typename Op>
+template <int R, int RB = rowsPerBlock<R>(), typename Op>
 inline void overRows(int64_t n0, int64_t n1, Op op) {
-  constexpr int RB = rowsPerBlock<R>();
   int64_t n = n0;
   for (; n + RB <= n1; n += RB) op(std::integral_constant<int, RB>{}, n);
   for (; n < n1; ++n) op(std::integral_constant<int, 1>{}, n);
@@ -150,6 +177,13 @@ CN_CPU_CLONES void gradOutputRange(int64_t r, const float* g, int64_t out, const
 
 CN_CPU_CLONES void gradARange(int64_t r, const float* dDown, const float* h, int64_t in, float* daT, int64_t n0, int64_t n1) {
 #define CN_CALL(R) overRows<R>(n0, n1, [&](auto rows, int64_t n) { gradABlock<R, decltype(rows)::value>(dDown, h, in, daT, n); })
+  CN_RANK_SWITCH(r, CN_CALL)
+#undef CN_CALL
+}
+
+CN_CPU_CLONES void upAddRange(int64_t r, float* y, int64_t M, const float* d, const float* w, float s, int64_t n0, int64_t n1) {
+#define CN_CALL(R) \
+  overRows<R, (R <= 8 ? 2 : 1)>(n0, n1, [&](auto rows, int64_t n) { upAddBlock<R, decltype(rows)::value>(y, M, d, w, s, n); })
   CN_RANK_SWITCH(r, CN_CALL)
 #undef CN_CALL
 }
@@ -217,6 +251,16 @@ void lowRankGradOutputCpu(const at::Tensor& g, const at::Tensor& b, const at::Te
     *dB = at::empty({out, r}, gc.options());
     partial.sumInto(dB->mutable_data_ptr<float>(), s);
   }
+}
+
+void lowRankUpAddCpu(const at::Tensor& y, const at::Tensor& d, const at::Tensor& w, double scaling) {
+  TORCH_CHECK(y.is_contiguous() && y.dim() == 2, "lowRankUpAddCpu: y must be a contiguous [N, M] tensor");
+  const at::Tensor dc = d.contiguous(), wc = w.contiguous();
+  const int64_t N = y.size(0), M = y.size(1), r = dc.size(1);
+  const float *dp = dc.const_data_ptr<float>(), *wp = wc.const_data_ptr<float>();
+  float* yp = y.mutable_data_ptr<float>();
+  const float s = static_cast<float>(scaling);
+  at::parallel_for(0, N, rowGrain(M), [&](int64_t n0, int64_t n1) { upAddRange(r, yp, M, dp, wp, s, n0, n1); });
 }
 
 at::Tensor lowRankGradACpu(const at::Tensor& dDown, const at::Tensor& h) {

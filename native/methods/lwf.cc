@@ -4,7 +4,7 @@
 // current task's batches only: never prompt or padding positions (the reference averages over all
 // positions). Normalised like the CE: summed over tokens, divided by the step's labelled tokens.
 // The teacher needs no second model: the same base runs with the snapshot of the trainable tensors
-// swapped in, without grad and without dropout, before the student's forward on the same batch.
+// swapped in (by pointer), without grad and without dropout, before the student's forward on the same batch.
 // Options: alpha (default 1.0), temperature (2.0). The reference hard-codes α 0.001, T 2.
 #include <ATen/record_function.h>
 
@@ -45,21 +45,9 @@ class Lwf : public Method {
     if (teacher_.empty() || batch.labelledTokens == 0) return;
     RECORD_FUNCTION("cn::lwf teacher", std::vector<c10::IValue>());  // its share of a step in CN_PROFILE tables
     at::NoGradGuard noGrad;
-    std::vector<at::Tensor> student;
-    for (size_t i = 0; i < ctx.params.size(); ++i) {
-      student.push_back(ctx.params[i].tensor.detach().clone());
-      ctx.params[i].tensor.detach().copy_(teacher_[i]);
-    }
-    const bool wasTraining = ctx.tuner.training();
-    ctx.tuner.setTraining(false);
-    try {
-      auto [h, targets] = labelledHidden(ctx.model, batch.inputIds, batch.labels, batch.keyValid);
-      teacherLogits_ = ctx.model.logits(h);
-    } catch (...) {
-      restore(ctx, student, wasTraining);
-      throw;
-    }
-    restore(ctx, student, wasTraining);
+    TeacherSwap swap(ctx, teacher_);
+    auto [h, targets] = labelledHidden(ctx.model, batch.inputIds, batch.labels, batch.keyValid);
+    teacherLogits_ = ctx.model.logits(h);
   }
 
   at::Tensor extraLoss(MethodContext& ctx, const StudentOutput& s) override {
@@ -80,11 +68,33 @@ class Lwf : public Method {
   }
 
  private:
-  static void restore(MethodContext& ctx, const std::vector<at::Tensor>& student, bool wasTraining) {
-    at::NoGradGuard noGrad;
-    for (size_t i = 0; i < student.size(); ++i) ctx.params[i].tensor.detach().copy_(student[i]);
-    ctx.tuner.setTraining(wasTraining);
-  }
+  // While alive, the trainable tensors hold the teacher's values and the tuner is in eval mode
+  // (no dropout). The tensors are re-pointed at the snapshot's storage, not copied into: the
+  // modules, the optimizer and autograd hold the same tensor objects, and nothing is written.
+  struct TeacherSwap {
+    TeacherSwap(MethodContext& ctx, const std::vector<at::Tensor>& teacher) : ctx_(ctx), wasTraining_(ctx.tuner.training()) {
+      at::NoGradGuard noGrad;
+      try {
+        for (size_t i = 0; i < teacher.size(); ++i) {
+          student_.push_back(ctx.params[i].tensor.detach());  // keeps the student's storage
+          ctx.params[i].tensor.set_(teacher[i]);
+        }
+        ctx.tuner.setTraining(false);
+      } catch (...) {
+        restore();
+        throw;
+      }
+    }
+    ~TeacherSwap() { restore(); }
+    void restore() noexcept {
+      at::NoGradGuard noGrad;
+      for (size_t i = 0; i < student_.size(); ++i) ctx_.params[i].tensor.set_(student_[i]);
+      ctx_.tuner.setTraining(wasTraining_);
+    }
+    MethodContext& ctx_;
+    const bool wasTraining_;
+    std::vector<at::Tensor> student_;
+  };
 
   double alpha_, temperature_;
   std::vector<at::Tensor> teacher_;

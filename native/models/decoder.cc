@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/errors.h"
+#include "kernels/causal_attention.h"
 #include "kernels/decode_attention.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
@@ -399,8 +400,9 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
     return a.o.forward(out);
   }
   if (am.causalOnly && prefixLen == 0) {
-    // Plain causal attention: the fused path, no mask tensor.
-    out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, {}, /*enable_gqa=*/Hq != Hkv);
+    // Plain causal attention, no mask tensor: the CPU kernel where it takes these tensors, else SDPA
+    // (kernels/causal_attention.h).
+    out = kernels::causalAttention(q, k, v);
   } else {
     at::Tensor mask = am.mask;
     if (!mask.defined()) {

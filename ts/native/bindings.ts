@@ -146,6 +146,12 @@ export interface NativeKernels {
    * keys of k, v [B, Hkv, capacity, D]; key t is visible when t < prefix, keyValid[b][t − prefix] or it
    * is the last one. Forward only ('cpu' the kernel, 'reference' SDPA with a mask).
    */
+  /**
+   * softmax(q kᵀ/√D, causal) v over whole sequences: q [B, Hq, S, D], k, v [B, Hkv, S, D] (Hq a multiple
+   * of Hkv). Differentiable in q, k, v ('cpu' the kernel, 'reference' SDPA with is_causal). layout 'bshd':
+   * all three are given as [B, S, H, D] and the op runs on their transposed views; the output is then [B, S, Hq, D].
+   */
+  causalAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, options?: KernelOptions & { layout?: 'bhsd' | 'bshd' }): Promise<KernelResult<'q' | 'k' | 'v'>>;
   decodeAttention(q: NativeTensor, k: NativeTensor, v: NativeTensor, keyValid: NativeTensor, prefix: number, options?: KernelOptions): Promise<KernelResult<never>>;
 }
 
