@@ -1,6 +1,6 @@
 /**
  * bench/causal-attention: one layer's causal self-attention over whole sequences (a training
- * step's, LwF's teacher's, a prefill's), our CPU kernel (native/kernels/causal_attention_cpu.cc)
+ * step's, LwF's teacher's, a prefill of equal-length prompts), our CPU kernel (native/kernels/causal_attention_cpu.cc)
  * against ATen's scaled_dot_product_attention (its CPU flash kernel: what HF's sdpa attention
  * runs), same process, same threads. Forward alone (teacher, prefill) and forward + backward
  * (training; the backward is ATen's flash backward on both sides).
@@ -48,7 +48,7 @@ async function main() {
     const D = spec.hiddenSize / spec.numHeads;
     cases.push([`${name} train (${batch} × ${seq})`, batch, spec.numHeads, spec.numKvHeads, seq, D]);
   }
-  cases.push(['qwen0.5b prefill (16 × 64)', 16, 14, 2, 64, 64]);
+  cases.push(['qwen0.5b 16 prompts × 64', 16, 14, 2, 64, 64]);
   for (const [name, B, Hq, Hkv, S, D] of cases) {
     const qkv = [randomTensor([B, Hq, S, D], rand), randomTensor([B, Hkv, S, D], rand), randomTensor([B, Hkv, S, D], rand)];
     const grad = randomTensor([B, Hq, S, D], rand);
@@ -59,7 +59,8 @@ async function main() {
         ref.push(await medianMs('reference', qkv, g));
       }
       const ratio = median(ours.map((o, i) => ref[i] / o));
-      const flops = (4 * B * Hq * D * S * (S + 1)) / 2 / (g ? 1 / 3.5 : 1);  // causal products (backward ≈ 2.5× the forward's)
+      // the causal half of q kᵀ and p v; a backward is counted as 2.5 forwards (dq, dk, dv, dp and the recomputed p)
+      const flops = ((4 * B * Hq * D * S * (S + 1)) / 2) * (g ? 3.5 : 1);
       console.log(
         `  ${name.padEnd(28)} ${label.padEnd(9)} ours ${median(ours).toFixed(3).padStart(7)} ms (${(flops / median(ours) / 1e6).toFixed(0)} GFLOP/s)   SDPA ${median(ref).toFixed(3).padStart(7)} ms   ${ratio.toFixed(2)}×`,
       );

@@ -1,5 +1,6 @@
-// Causal self-attention over whole sequences (training steps, LwF's teacher, evaluation, the
-// prefill of generation): softmax(q kᵀ / √D, key j visible to query i when j ≤ i) v, with
+// Causal self-attention over whole sequences without a mask (training steps, LwF's teacher,
+// evaluation, and a prefill whose prompts need no padding; left-padded prompts take SDPA with a
+// mask): softmax(q kᵀ / √D, key j visible to query i when j ≤ i) v, with
 // grouped-query heads (query head h reads kv head h / (Hq / Hkv)). causal_attention_cpu.cc says
 // why it beats ATen's flash kernel on CPU. Decoder::attention sends its plain causal passes here;
 // CN_CAUSAL_ATTENTION=0 turns that off (to measure it).
