@@ -18,8 +18,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "core/errors.h"
@@ -226,10 +224,7 @@ struct CausalAttentionCpuFunction : public torch::autograd::Function<CausalAtten
 }  // namespace
 
 bool causalAttentionEnabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("CN_CAUSAL_ATTENTION");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = switchedOn("CN_CAUSAL_ATTENTION");
   return on;
 }
 

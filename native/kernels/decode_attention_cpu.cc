@@ -12,11 +12,10 @@
 #include <ATen/record_function.h>
 
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "kernels/cpu_loops.h"
+#include "kernels/kernels.h"
 #include "kernels/decode_attention.h"
 
 namespace cn::kernels {
@@ -67,10 +66,7 @@ CN_CPU_CLONES void headStep(const Views& a, int64_t b, int64_t h, float* scores)
 }  // namespace
 
 bool decodeAttentionEnabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("CN_DECODE_ATTENTION");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = switchedOn("CN_DECODE_ATTENTION");
   return on;
 }
 

@@ -21,11 +21,10 @@
 #include <ATen/record_function.h>
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
 #include "kernels/cpu_loops.h"
+#include "kernels/kernels.h"
 #include "kernels/few_rows_gemm.h"
 
 namespace cn::kernels {
@@ -101,10 +100,7 @@ void fewRows(const float* x, const float* w, const float* bias, float* y, int64_
 }  // namespace
 
 bool fewRowsGemmEnabled() {
-  static const bool on = [] {
-    const char* v = std::getenv("CN_FEW_ROWS_GEMM");
-    return v == nullptr || std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = switchedOn("CN_FEW_ROWS_GEMM");
   return on;
 }
 

@@ -1,5 +1,7 @@
 #include "kernels/kernels.h"
 
+#include <cstdlib>
+
 #include "core/errors.h"
 
 namespace cn::kernels {
@@ -31,6 +33,11 @@ bool chooseCpu(Impl impl, const char* op, const at::Tensor& main, const std::str
   if (!onCpu) fail(code::kDevice, std::string(op) + ": the CPU kernel needs CPU tensors, got " + (main.defined() ? main.device().str() : "none"));
   if (!unsupported.empty()) fail(code::kInvalidArgument, std::string(op) + ": the CPU kernel cannot run: " + unsupported);
   return true;
+}
+
+bool switchedOn(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr || std::string(v) != "0";
 }
 
 std::string kernelInputProblem(const at::Tensor& t, const char* name, const at::Tensor& like) {

@@ -39,6 +39,10 @@ bool chooseCuda(Impl impl, const char* op, const at::Tensor& main, const std::st
 // The same for the CPU kernels: true for the CPU kernel.
 bool chooseCpu(Impl impl, const char* op, const at::Tensor& main, const std::string& unsupported);
 
+// A default-on switch read from the environment: false only when `name` is set to "0" (the
+// CN_<KERNEL>=0 switches that turn a kernel off to measure it).
+bool switchedOn(const char* name);
+
 // Why a kernel cannot take `t` given the dtype/device of `like`; empty when it can.
 std::string kernelInputProblem(const at::Tensor& t, const char* name, const at::Tensor& like);
 

@@ -94,20 +94,13 @@ at::Tensor checkpointedLayer(Decoder& model, int64_t layer, at::Tensor x, const 
 
 }  // namespace
 
-namespace {
-bool switchedOn(const char* name) {
-  const char* env = std::getenv(name);
-  return env == nullptr || std::string(env) != "0";
-}
-}  // namespace
-
 bool Decoder::packPaddingByDefault() {
-  static const bool on = switchedOn("CN_PACK_PADDING");
+  static const bool on = kernels::switchedOn("CN_PACK_PADDING");
   return on;
 }
 
 bool Decoder::trimLastLayerByDefault() {
-  static const bool on = switchedOn("CN_TRIM_LAST_LAYER");
+  static const bool on = kernels::switchedOn("CN_TRIM_LAST_LAYER");
   return on;
 }
 
