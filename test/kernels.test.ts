@@ -611,3 +611,39 @@ describe('causal attention (whole sequences, kernels/causal_attention.h)', () =>
     }
   });
 });
+
+describe('LM head + loss by chunks of rows (kernels/linear_cross_entropy.h)', () => {
+  async function run(N: number, K: number, V: number, targets: number[], seed: number, impl: 'auto' | 'reference', chunkRows?: number) {
+    const h = native.Tensor.fromArray(randn(seed, N * K), [N, K], 'float32');
+    const w = native.Tensor.fromArray(randn(seed + 1, V * K, 0.5), [V, K], 'float32');
+    const t = native.Tensor.fromArray(BigInt64Array.from(targets.map(BigInt)), [N], 'int64');
+    const g = native.Tensor.fromArray(Float32Array.from([0.7]), [], 'float32');
+    try {
+      const r = await kernels.linearCrossEntropy(h, w, t, { impl, gradOutput: g, chunkRows });
+      const out = { loss: (r.output.toArray() as Float32Array)[0], h: r.grads.h.toArray() as Float32Array, weight: r.grads.weight.toArray() as Float32Array };
+      for (const x of [r.output, r.grads.h, r.grads.weight]) x.dispose();
+      return out;
+    } finally {
+      for (const x of [h, w, t, g]) x.dispose();
+    }
+  }
+  const N = 23, K = 16, V = 300;
+  const targets = Array.from({ length: N }, (_, i) => (i % 5 === 3 ? -100 : (i * 37) % V));
+  for (const chunkRows of [1, 4, 7, 23, 64, undefined]) {
+    it(`chunks of ${chunkRows ?? 'the default'} rows: loss and gradients of h and the head equal the whole logits`, async () => {
+      const got = await run(N, K, V, targets, 500, 'auto', chunkRows);
+      const want = await run(N, K, V, targets, 500, 'reference');
+      expect(got.loss).to.be.closeTo(want.loss, 1e-4 * Math.abs(want.loss));
+      expectClose(got.h, want.h, 1e-5, 'grad h');
+      expectClose(got.weight, want.weight, 1e-5, 'grad weight');
+    });
+  }
+
+  it('a target outside the vocabulary is an InvalidArgumentError naming its row', async () => {
+    const bad = targets.slice();
+    bad[9] = V;
+    const err = await run(N, K, V, bad, 510, 'auto', 4).then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(InvalidArgumentError);
+    expect((err as Error).message).to.match(/target 300 at row 9 is outside the vocabulary \[0, 300\)/);
+  });
+});

@@ -1,7 +1,7 @@
 /** Training behaviour on a tiny random model: it learns, is deterministic, reports progress, aborts. */
 import { expect } from 'chai';
 
-import { AbortError, ConfigError, InvalidArgumentError, Model, Trainer } from '../ts/index';
+import { AbortError, ConfigError, InvalidArgumentError, Model, Trainer, loadNative } from '../ts/index';
 import { tmpDir } from './helpers/run';
 import { TINY_SPEC, QA_PAIRS, QA_EXAMPLES } from './helpers/tiny-model';
 
@@ -117,6 +117,67 @@ describe('training', () => {
       expect(max).to.be.below(1e-5);
     } finally {
       await Promise.all([a.m.dispose(), b.m.dispose()]);
+    }
+  });
+
+  it('the loss over chunks of rows (CN_CHUNKED_LOSS=1, no logits held) gives the loss, gradients and training of the whole logits', async () => {
+    const withChunks = async <T>(chunked: '0' | '1', f: () => Promise<T>): Promise<T> => {
+      process.env.CN_CHUNKED_LOSS = chunked;
+      try {
+        return await f();
+      } finally {
+        delete process.env.CN_CHUNKED_LOSS;
+      }
+    };
+    const fresh = async () => {
+      const m = await Model.random(SPEC, { seed: 9, std: 0.1 });
+      m.addAdapter({ type: 'lora', r: 4, dropout: 0, seed: 2 });  // no dropout draws: the two paths see the same forward
+      return m;
+    };
+    const m = await fresh();
+    try {
+      await new Trainer(m, { epochs: 2, batchSize: 2, learningRate: 1e-2, seed: 4 }).fit(EXAMPLES);  // B ≠ 0
+      const e = EXAMPLES[1];
+      const ids = loadNative().Tensor.fromArray(BigInt64Array.from(e.inputIds.map(BigInt)), [1, e.inputIds.length]);
+      const labels = loadNative().Tensor.fromArray(BigInt64Array.from(e.labels.map(BigInt)), [1, e.labels.length]);
+      const whole = await withChunks('0', () => m.native.lossAndGradients(ids, labels));
+      const chunks = await withChunks('1', () => m.native.lossAndGradients(ids, labels));
+      expect(chunks.loss).to.be.closeTo(whole.loss, 1e-6 * whole.loss);
+      for (const [name, g] of Object.entries(whole.gradients)) {
+        const x = g.toArray() as Float32Array, y = chunks.gradients[name].toArray() as Float32Array;
+        const scale = x.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+        expect(scale, name).to.be.above(0);
+        for (let i = 0; i < x.length; i++) expect(Math.abs(x[i] - y[i]), name).to.be.at.most(1e-5 * scale);
+      }
+      for (const t of [ids, labels, ...Object.values(whole.gradients), ...Object.values(chunks.gradients)]) t.dispose();
+    } finally {
+      await m.dispose();
+    }
+    // whole fits, plain and with a method that reads no logits (EWC); AdamW magnifies rounding on
+    // the smallest gradients, hence 1e-4
+    for (const method of [undefined, 'ewc'] as const) {
+      const fit = (chunked: '0' | '1') =>
+        withChunks(chunked, async () => {
+          const f = await fresh();
+          if (method) f.setMethod({ name: method });
+          if (method) await f.beforeTask(0);
+          const s = await new Trainer(f, { epochs: 3, batchSize: 2, learningRate: 1e-2, seed: 4 }).fit(EXAMPLES);
+          return { f, s, state: f.native.tunerState() };
+        });
+      const a = await fit('0');
+      const b = await fit('1');
+      try {
+        expect(b.s.finalLoss, method ?? 'lora').to.be.closeTo(a.s.finalLoss, 1e-4);
+        let max = 0;
+        for (const key of Object.keys(a.state)) {
+          const x = a.state[key].toArray() as Float32Array;
+          const y = b.state[key].toArray() as Float32Array;
+          for (let i = 0; i < x.length; i++) max = Math.max(max, Math.abs(x[i] - y[i]));
+        }
+        expect(max, method ?? 'lora').to.be.below(1e-4);
+      } finally {
+        await Promise.all([a.f.dispose(), b.f.dispose()]);
+      }
     }
   });
 

@@ -238,7 +238,7 @@ class Model : public Napi::ObjectWrap<Model> {
               method->beforeForward(*ctx, batch);
             }
             if (hasTuner) s->tuner->setTraining(true);
-            LossSum l = causalLmLossSum(*s->decoder, batch.inputIds, batch.labels, valid);
+            LossSum l = causalLmLossSum(*s->decoder, batch.inputIds, batch.labels, valid, /*keepLogits=*/method && method->needsStudentLogits());
             at::Tensor mean = l.sum / static_cast<double>(std::max<int64_t>(1, l.tokens));
             // the tuner's own loss term (AdaLoRA's orthogonality regulariser), as in training
             at::Tensor reg = hasTuner ? s->tuner->regularizer() : at::Tensor();

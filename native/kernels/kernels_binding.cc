@@ -7,6 +7,8 @@
 //   kernels.loraLinear(x, weight, bias, a, b, scaling, options?)   a zero-length bias means none
 //   kernels.distillKl(student, teacher, temperature, options?)     LwF's KL, a 0-d sum
 //   kernels.crossEntropy(logits, targets, options?)     the LM loss summed over rows (targets int64)
+//   kernels.linearCrossEntropy(h, weight, targets, options?)   LM head + loss by chunks of rows, a 0-d sum
+//       (options.chunkRows; impl 'reference': the whole logits, then the cross-entropy)
 //   kernels.causalAttention(q, k, v, options?)          causal self-attention over whole sequences
 //   kernels.decodeAttention(q, k, v, keyValid, prefix, options?)   one decoding step over a cache
 //       (k, v [B, Hkv, capacity, D] are narrowed to the prefix + keyValid.size(1) keys; forward only)
@@ -25,6 +27,7 @@
 #include "kernels/decode_attention.h"
 #include "kernels/distill_kl.h"
 #include "kernels/linear.h"
+#include "kernels/linear_cross_entropy.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rope.h"
 #include "kernels/swiglu.h"
@@ -194,6 +197,26 @@ Napi::Value crossEntropyOp(const Napi::CallbackInfo& cb) {
   });
 }
 
+Napi::Value linearCrossEntropyOp(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    int64_t chunkRows = 0;
+    if (cb.Length() > 3 && cb[3].IsObject()) {
+      Napi::Value c = cb[3].As<Napi::Object>().Get("chunkRows");
+      if (!c.IsUndefined()) {
+        if (!c.IsNumber() || c.As<Napi::Number>().DoubleValue() < 1) {
+          fail(code::kInvalidArgument, "kernels.linearCrossEntropy: chunkRows must be a number ≥ 1", {{"field", "chunkRows"}});
+        }
+        chunkRows = static_cast<int64_t>(c.As<Napi::Number>().DoubleValue());
+      }
+    }
+    return runOp(cb, "linearCrossEntropy", {"h", "weight", "targets"}, {true, true, false}, 3,
+                 [chunkRows](const std::vector<at::Tensor>& t, kernels::Impl impl) {
+                   if (impl == kernels::Impl::Reference) return kernels::linearCrossEntropySumReference(t[0], t[1], t[2]);
+                   return kernels::linearCrossEntropySum(t[0], t[1], t[2], chunkRows);
+                 });
+  });
+}
+
 Napi::Value causalAttentionOp(const Napi::CallbackInfo& cb) {
   return guard(cb.Env(), [&]() -> Napi::Value {
     const bool bshd = layoutIsBshd(cb, 3, "causalAttention");
@@ -239,6 +262,7 @@ void initKernels(Napi::Env env, Napi::Object exports) {
   k.Set("loraLinear", Napi::Function::New(env, loraLinearOp, "loraLinear"));
   k.Set("distillKl", Napi::Function::New(env, distillKlOp, "distillKl"));
   k.Set("crossEntropy", Napi::Function::New(env, crossEntropyOp, "crossEntropy"));
+  k.Set("linearCrossEntropy", Napi::Function::New(env, linearCrossEntropyOp, "linearCrossEntropy"));
   k.Set("causalAttention", Napi::Function::New(env, causalAttentionOp, "causalAttention"));
   k.Set("decodeAttention", Napi::Function::New(env, decodeAttentionOp, "decodeAttention"));
   exports.Set("kernels", k);

@@ -64,7 +64,7 @@ class GemBase : public Method {
       }
       if (!mine.empty()) {
         Batch b = makeBatch(examples, mine, ctx.padId, ctx.model.device);
-        LossSum l = causalLmLossSum(ctx.model, b.inputIds, b.labels, b.keyValid);
+        LossSum l = causalLmLossSum(ctx.model, b.inputIds, b.labels, b.keyValid, /*keepLogits=*/false);
         (l.sum / static_cast<double>(std::max<int64_t>(1, tokens))).backward();
       }
       g = reduceLocalGradients(ctx);

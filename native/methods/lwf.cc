@@ -32,6 +32,7 @@ class Lwf : public Method {
     if (!(temperature_ > 0)) fail(code::kConfig, "lwf.temperature must be > 0", {{"field", "method.temperature"}});
   }
   std::string name() const override { return "lwf"; }
+  bool needsStudentLogits() const override { return true; }
 
   void beforeTask(MethodContext& ctx, int64_t task) override {
     teacher_.clear();

@@ -113,7 +113,7 @@ at::Tensor meanLoss(Decoder& model, const std::vector<Example>& examples, int64_
   std::vector<int64_t> all(examples.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
   Batch b = makeBatch(examples, all, padId, model.device);
-  LossSum l = causalLmLossSum(model, b.inputIds, b.labels, b.keyValid);
+  LossSum l = causalLmLossSum(model, b.inputIds, b.labels, b.keyValid, /*keepLogits=*/false);
   return l.sum / static_cast<double>(std::max<int64_t>(1, l.tokens));
 }
 

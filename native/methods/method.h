@@ -73,6 +73,9 @@ class Method {
   // Extra loss term for one micro-batch, already normalised so that summing it over the step's
   // micro-batches gives the step's term; undefined when none.
   virtual at::Tensor extraLoss(MethodContext& ctx, const StudentOutput& student) { return at::Tensor(); }
+  // Whether extraLoss reads student.labelledLogits (LwF). When no method does, the loss may skip
+  // the [tokens × vocab] logits (train/loss.h).
+  virtual bool needsStudentLogits() const { return false; }
   // Between backward and the optimizer step: may rewrite the parameters' .grad().
   virtual void transformGradients(MethodContext& ctx) {}
   // After the optimizer step, with the step's gradients still in .grad().

@@ -419,12 +419,14 @@ at::Tensor Decoder::attention(int64_t layer, const at::Tensor& x, const at::Tens
   return a.o.forward(out);
 }
 
+at::Tensor Decoder::headWeight() const {
+  if (!spec.normHead) return lmHead.weight;
+  const at::Tensor& w = lmHead.weight;
+  return w / w.norm(2, {1}, true).clamp_min(1e-12);
+}
+
 at::Tensor Decoder::logits(const at::Tensor& h) const {
-  if (spec.normHead) {
-    at::Tensor w = lmHead.weight;
-    at::Tensor normed = w / w.norm(2, {1}, true).clamp_min(1e-12);
-    return kernels::linear(h, normed).to(at::kFloat);
-  }
+  if (spec.normHead) return kernels::linear(h, headWeight()).to(at::kFloat);
   return lmHead.forward(h).to(at::kFloat);
 }
 

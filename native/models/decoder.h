@@ -119,6 +119,8 @@ class Decoder {
 
   // Logits for hidden states [..., H] → [..., V] (fp32).
   at::Tensor logits(const at::Tensor& hidden) const;
+  // The head's weight as the logits use it ([V, H]; Baichuan2's normalised rows when normHead).
+  at::Tensor headWeight() const;
 
   // Positions from a key-validity mask: running count of real tokens minus one (0 on padding).
   static at::Tensor positionsFrom(const at::Tensor& keyValid);

@@ -1,9 +1,29 @@
 #include "train/loss.h"
 
+#include <cstdlib>
+#include <string>
+
 #include "kernels/cross_entropy.h"
+#include "kernels/linear_cross_entropy.h"
 #include "models/decoder.h"
 
 namespace cn {
+
+namespace {
+
+// Whether the loss may skip the [tokens × vocab] logits (kernels/linear_cross_entropy.h): the head
+// is a plain projection (no tuner on it), and CN_CHUNKED_LOSS allows it ("1": always, "0": never,
+// unset: on CUDA, where memory is what the logits cost; on CPU the fused kernel over whole logits is
+// faster). Read on every call, so a process can switch it between fits.
+bool lossByChunks(const Decoder& model) {
+  if (model.lmHead.hook) return false;
+  const char* env = std::getenv("CN_CHUNKED_LOSS");
+  if (env != nullptr && std::string(env) == "1") return true;
+  if (env != nullptr && std::string(env) == "0") return false;
+  return model.device.is_cuda();
+}
+
+}  // namespace
 
 std::pair<at::Tensor, at::Tensor> labelledHidden(Decoder& model, const at::Tensor& inputIds, const at::Tensor& labels,
                                                  const at::Tensor& keyValid) {
@@ -15,12 +35,17 @@ std::pair<at::Tensor, at::Tensor> labelledHidden(Decoder& model, const at::Tenso
   return {model.hiddenAt(wanted, inputIds, keyValid), targets.index({select})};
 }
 
-LossSum causalLmLossSum(Decoder& model, const at::Tensor& inputIds, const at::Tensor& labels, const at::Tensor& keyValid) {
+LossSum causalLmLossSum(Decoder& model, const at::Tensor& inputIds, const at::Tensor& labels, const at::Tensor& keyValid,
+                        bool keepLogits) {
   auto [h, targets] = labelledHidden(model, inputIds, labels, keyValid);
   LossSum out;
   out.tokens = targets.size(0);
   if (out.tokens == 0) {
     out.sum = (h.sum() * 0.0).to(at::kFloat);  // keeps the graph connected
+    return out;
+  }
+  if (!keepLogits && lossByChunks(model)) {
+    out.sum = kernels::linearCrossEntropySum(h, model.headWeight(), targets);
     return out;
   }
   out.logits = model.logits(h);  // [N, V] fp32

@@ -322,7 +322,7 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
         if (!micro[j]) continue;
         Batch& b = *micro[j];
         if (method) method->beforeForward(ctx, b);
-        LossSum l = causalLmLossSum(model, b.inputIds, b.labels, b.keyValid);
+        LossSum l = causalLmLossSum(model, b.inputIds, b.labels, b.keyValid, /*keepLogits=*/method && method->needsStudentLogits());
         at::Tensor scaled = l.sum / static_cast<double>(std::max<int64_t>(1, stepTokens));
         // Terms of the parameters alone are the same on every rank: rank 0 alone adds them (its
         // slice is never empty), so the gradient sum counts them once.

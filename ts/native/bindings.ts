@@ -147,6 +147,13 @@ export interface NativeKernels {
    * is the last one. Forward only ('cpu' the kernel, 'reference' SDPA with a mask).
    */
   /**
+   * The LM head and the causal-LM loss by chunks of rows, never holding the [N, V] logits:
+   * Σ_rows cross-entropy of h [N, K] · weightᵀ ([V, K]) at int64 targets [N] (−100: row left out), a
+   * 0-d tensor. chunkRows: rows per chunk (default: ~32 MiB of float32 logits); 'reference' makes the
+   * whole logits first.
+   */
+  linearCrossEntropy(h: NativeTensor, weight: NativeTensor, targets: NativeTensor, options?: KernelOptions & { chunkRows?: number }): Promise<KernelResult<'h' | 'weight'>>;
+  /**
    * softmax(q kᵀ/√D, causal) v over whole sequences: q [B, Hq, S, D], k, v [B, Hkv, S, D] (Hq a multiple
    * of Hkv). Differentiable in q, k, v ('cpu' the kernel, 'reference' SDPA with is_causal). layout 'bshd':
    * all three are given as [B, S, H, D] and the op runs on their transposed views; the output is then [B, S, Hq, D].

@@ -1,0 +1,97 @@
+// The chunked LM head + loss (kernels/linear_cross_entropy.h): ATen ops on any device, one chunk
+// of rows at a time, in one autograd node.
+#include "kernels/linear_cross_entropy.h"
+
+#include <ATen/ATen.h>
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+
+#include "core/errors.h"
+
+namespace cn::kernels {
+namespace {
+
+constexpr int64_t kIgnore = -100;
+constexpr int64_t kChunkBytes = int64_t{32} << 20;
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The first target outside [0, V) that is not −100, as an InvalidArgument error naming its row.
+void checkTargets(const at::Tensor& targets, int64_t V) {
+  at::Tensor bad = (targets.ne(kIgnore) & (targets.lt(0) | targets.ge(V))).nonzero();
+  if (bad.numel() == 0) return;
+  const int64_t row = bad[0][0].item<int64_t>();
+  fail(code::kInvalidArgument,
+       "cross-entropy target " + std::to_string(targets[row].item<int64_t>()) + " at row " + std::to_string(row) + " is outside the vocabulary [0, " +
+           std::to_string(V) + ")",
+       {{"field", "labels"}, {"index", std::to_string(row)}});
+}
+
+struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossEntropyFunction> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& weight, const at::Tensor& targets, int64_t chunk) {
+    RECORD_FUNCTION("cn::linearCrossEntropy", std::vector<c10::IValue>());
+    const int64_t N = h.size(0);
+    at::Tensor lse = at::empty({N}, h.options().dtype(at::kFloat));
+    at::Tensor total = at::zeros({}, h.options().dtype(at::kFloat));
+    for (int64_t r0 = 0; r0 < N; r0 += chunk) {
+      const int64_t n = std::min(chunk, N - r0);
+      at::Tensor logits = at::matmul(h.narrow(0, r0, n), weight.t()).to(at::kFloat);  // [n, V]
+      at::Tensor t = targets.narrow(0, r0, n);
+      at::Tensor valid = t.ne(kIgnore);
+      at::Tensor rowLse = logits.logsumexp(1);
+      lse.narrow(0, r0, n).copy_(rowLse);
+      at::Tensor picked = logits.gather(1, t.clamp_min(0).unsqueeze(1)).squeeze(1);
+      total.add_(((rowLse - picked) * valid).sum());
+    }
+    ctx->save_for_backward({h, weight, targets, lse});
+    ctx->saved_data["chunk"] = chunk;
+    return total;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    RECORD_FUNCTION("cn::linearCrossEntropy backward", std::vector<c10::IValue>());
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor &h = saved[0], &weight = saved[1], &targets = saved[2], &lse = saved[3];
+    const int64_t chunk = ctx->saved_data["chunk"].toInt(), N = h.size(0);
+    const at::Tensor g = grads[0].to(at::kFloat);
+    const bool wantH = ctx->needs_input_grad(0), wantW = ctx->needs_input_grad(1);
+    at::Tensor dh = wantH ? at::empty_like(h) : at::Tensor();
+    at::Tensor dw = wantW ? at::zeros(weight.sizes(), weight.options().dtype(at::kFloat)) : at::Tensor();
+    for (int64_t r0 = 0; r0 < N; r0 += chunk) {
+      const int64_t n = std::min(chunk, N - r0);
+      at::Tensor hc = h.narrow(0, r0, n);
+      at::Tensor t = targets.narrow(0, r0, n);
+      at::Tensor valid = t.ne(kIgnore).to(at::kFloat).unsqueeze(1);  // [n, 1]
+      // d/dlogits = (softmax − one-hot) · grad on rows with a target, 0 elsewhere
+      at::Tensor d = at::matmul(hc, weight.t()).to(at::kFloat).sub_(lse.narrow(0, r0, n).unsqueeze(1)).exp_();
+      d.scatter_add_(1, t.clamp_min(0).unsqueeze(1), -valid);
+      d.mul_(valid * g);
+      at::Tensor dl = d.to(h.scalar_type());
+      if (wantH) dh.narrow(0, r0, n).copy_(at::matmul(dl, weight));
+      if (wantW) dw.add_(at::matmul(dl.t(), hc).to(at::kFloat));
+    }
+    return {dh, wantW ? dw.to(weight.scalar_type()) : at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+int64_t linearCrossEntropyChunkRows(int64_t vocab) { return std::max<int64_t>(1, kChunkBytes / (4 * std::max<int64_t>(1, vocab))); }
+
+at::Tensor linearCrossEntropySum(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& targets, int64_t chunkRows) {
+  if (!h.defined() || !weight.defined() || h.dim() != 2 || weight.dim() != 2 || h.size(1) != weight.size(1)) {
+    fail(code::kInvalidArgument, "linearCrossEntropy: h must be [N, K] and weight [V, K]", {{"field", "h"}});
+  }
+  if (!targets.defined() || targets.dim() != 1 || targets.size(0) != h.size(0) || targets.is_floating_point()) {
+    fail(code::kInvalidArgument, "linearCrossEntropy: targets must be [N] integer token ids", {{"field", "targets"}});
+  }
+  const at::Tensor t = targets.to(at::kLong);
+  checkTargets(t, weight.size(0));
+  const int64_t chunk = chunkRows > 0 ? chunkRows : linearCrossEntropyChunkRows(weight.size(0));
+  return LinearCrossEntropyFunction::apply(h, weight, t, chunk);
+}
+
+}  // namespace cn::kernels
