@@ -12,7 +12,7 @@
  */
 import { loadNative } from '../ts/index';
 import type { NativeTensor } from '../ts/native/bindings';
-import { SHAPES, arg, median, rng } from './ours/shapes';
+import { SHAPES, arg, median, randomTensor, rng } from './ours/shapes';
 
 const native = loadNative();
 const threads = Number(arg('threads', '2'));
@@ -20,12 +20,6 @@ if (threads > 0) native.setThreads(threads);
 const rounds = Number(arg('rounds', '5'));
 const calls = Number(arg('calls', '20'));
 
-function randomTensor(shape: number[], rand: () => number): NativeTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; ++i) data[i] = 2 * rand() - 1;
-  return native.Tensor.fromArray(data, shape);
-}
 
 async function medianMs(impl: 'cpu' | 'reference', qkv: NativeTensor[], grad: NativeTensor | undefined): Promise<number> {
   const times: number[] = [];
@@ -50,8 +44,8 @@ async function main() {
   }
   cases.push(['qwen0.5b 16 prompts × 64', 16, 14, 2, 64, 64]);
   for (const [name, B, Hq, Hkv, S, D] of cases) {
-    const qkv = [randomTensor([B, Hq, S, D], rand), randomTensor([B, Hkv, S, D], rand), randomTensor([B, Hkv, S, D], rand)];
-    const grad = randomTensor([B, Hq, S, D], rand);
+    const qkv = [randomTensor(native, [B, Hq, S, D], rand, 1), randomTensor(native, [B, Hkv, S, D], rand, 1), randomTensor(native, [B, Hkv, S, D], rand, 1)];
+    const grad = randomTensor(native, [B, Hq, S, D], rand, 1);
     for (const [label, g] of [['forward', undefined], ['fwd + bwd', grad]] as const) {
       const ours: number[] = [], ref: number[] = [];
       for (let r = 0; r < rounds; ++r) {

@@ -11,7 +11,7 @@
  */
 import { loadNative } from '../ts/index';
 import type { NativeTensor } from '../ts/native/bindings';
-import { SHAPES, arg, median, rng, type ShapeName } from './ours/shapes';
+import { SHAPES, arg, median, randomTensor, rng, type ShapeName } from './ours/shapes';
 
 const native = loadNative();
 const threads = Number(arg('threads', '2'));
@@ -20,12 +20,6 @@ const rows = Number(arg('rows', '16'));
 const rounds = Number(arg('rounds', '3'));
 const shapes: ShapeName[] = arg('shape', 'all') === 'all' ? ['tiny', 'qwen0.5b'] : [arg('shape', 'all') as ShapeName];
 
-function randomTensor(shape: number[], rand: () => number): NativeTensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; ++i) data[i] = rand() - 0.5;
-  return native.Tensor.fromArray(data, shape);
-}
 
 const noBias = native.Tensor.fromArray(new Float32Array(0), [0]);
 
@@ -55,8 +49,8 @@ async function main() {
     console.log(`few-rows-gemm ${shape}: ${rows} rows, ${info.threads.intraOp} threads, torch ${info.torch.version}`);
     for (const [name, k, n] of products) {
       const copies = Math.max(1, Math.ceil((256 * 2 ** 20) / (k * n * 4)));
-      const x = randomTensor([rows, k], rand);
-      const weights = Array.from({ length: copies }, () => randomTensor([n, k], rand));
+      const x = randomTensor(native, [rows, k], rand, 0.5);
+      const weights = Array.from({ length: copies }, () => randomTensor(native, [n, k], rand, 0.5));
       // at least 2 passes over the copies, at least 20 calls
       const calls = Math.max(20, 2 * weights.length);
       const flop = 2 * rows * k * n;

@@ -1,3 +1,5 @@
+import type { NativeBindings, NativeTensor } from '../../ts/native/bindings';
+
 /** The benchmark shapes, identical to bench/peer/_common.py's (Qwen2 architecture, random init). */
 export const SHAPES = {
   tiny: {
@@ -30,6 +32,14 @@ export function rng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A float32 tensor of uniform values in [−half, half) drawn from `rand`. */
+export function randomTensor(native: NativeBindings, shape: number[], rand: () => number, half: number): NativeTensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; ++i) data[i] = half * (2 * rand() - 1);
+  return native.Tensor.fromArray(data, shape);
 }
 
 /** The median of xs (the upper one for an even count), as every bench script reports it. */

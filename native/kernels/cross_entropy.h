@@ -7,6 +7,10 @@
 
 namespace cn::kernels {
 
+// Fails with ERR_INVALID_ARGUMENT naming the first row (field "labels", index) whose target is
+// neither −100 nor in [0, vocab). targets [N] int64.
+void checkCrossEntropyTargets(const at::Tensor& targets, int64_t vocab);
+
 // logits [N, V] floating, targets [N] int64; the result is a 0-d float32 tensor.
 at::Tensor crossEntropySum(const at::Tensor& logits, const at::Tensor& targets, Impl impl = Impl::Auto);
 

@@ -10,7 +10,6 @@
 
 #include <cmath>
 
-#include "core/errors.h"
 #include "kernels/cpu_loops.h"
 #include "kernels/cross_entropy.h"
 
@@ -56,13 +55,8 @@ struct CrossEntropyCpuFunction : public torch::autograd::Function<CrossEntropyCp
     RECORD_FUNCTION("cn::crossEntropy", std::vector<c10::IValue>());
     at::Tensor x = logits.contiguous(), t = targets.to(at::kLong).contiguous();
     const int64_t N = x.size(0), V = x.size(1);
+    checkCrossEntropyTargets(t, V);
     const int64_t* tp = t.const_data_ptr<int64_t>();
-    for (int64_t r = 0; r < N; ++r) {
-      if (tp[r] != kIgnore && (tp[r] < 0 || tp[r] >= V)) {
-        fail(code::kInvalidArgument, "cross-entropy target " + std::to_string(tp[r]) + " at row " + std::to_string(r) + " is outside the vocabulary [0, " + std::to_string(V) + ")",
-             {{"field", "labels"}, {"index", std::to_string(r)}});
-      }
-    }
     at::Tensor rows = at::zeros({N}, x.options());
     at::Tensor g = withGrad ? at::empty({N, V}, x.options()) : at::Tensor();  // softmax − one-hot
     const float* xp = x.const_data_ptr<float>();

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "core/errors.h"
+#include "kernels/cross_entropy.h"
 
 namespace cn::kernels {
 namespace {
@@ -18,17 +19,6 @@ constexpr int64_t kChunkBytes = int64_t{32} << 20;
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// The first target outside [0, V) that is not −100, as an InvalidArgument error naming its row.
-void checkTargets(const at::Tensor& targets, int64_t V) {
-  at::Tensor bad = (targets.ne(kIgnore) & (targets.lt(0) | targets.ge(V))).nonzero();
-  if (bad.numel() == 0) return;
-  const int64_t row = bad[0][0].item<int64_t>();
-  fail(code::kInvalidArgument,
-       "cross-entropy target " + std::to_string(targets[row].item<int64_t>()) + " at row " + std::to_string(row) + " is outside the vocabulary [0, " +
-           std::to_string(V) + ")",
-       {{"field", "labels"}, {"index", std::to_string(row)}});
-}
 
 struct LinearCrossEntropyFunction : public torch::autograd::Function<LinearCrossEntropyFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& weight, const at::Tensor& targets, int64_t chunk) {
@@ -89,7 +79,7 @@ at::Tensor linearCrossEntropySum(const at::Tensor& h, const at::Tensor& weight, 
     fail(code::kInvalidArgument, "linearCrossEntropy: targets must be [N] integer token ids", {{"field", "targets"}});
   }
   const at::Tensor t = targets.to(at::kLong);
-  checkTargets(t, weight.size(0));
+  checkCrossEntropyTargets(t, weight.size(0));
   const int64_t chunk = chunkRows > 0 ? chunkRows : linearCrossEntropyChunkRows(weight.size(0));
   return LinearCrossEntropyFunction::apply(h, weight, t, chunk);
 }
