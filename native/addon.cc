@@ -31,6 +31,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   cn::installCpuAllocator();
   exports.Set("registerErrorClasses", Napi::Function::New(env, registerErrorClasses, "registerErrorClasses"));
   cn::initInfo(env, exports);
+  cn::initCudaMemory(env, exports);
   cn::initDiagnostics(env, exports);
   cn::initSafetensors(env, exports);
   cn::Tensor::init(env, exports);

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { Model, ModelLoadError, Tensor, loadNative } from '../ts/index';
+import { DisposedError, Model, ModelLoadError, Tensor, loadNative } from '../ts/index';
 import type { NativeTensor } from '../ts/native/bindings';
 import { ROOT, tmpDir } from './helpers/run';
 
@@ -78,15 +78,24 @@ function examplesFrom(ids: number[], labels: number[], mask: number[], rows: num
   return out;
 }
 
-for (const name of ['qwen2', 'llama']) {
-  describe(`decoder parity with transformers + PEFT: ${name}`, () => {
+// The same cases on a GPU ([gpu]: float32 there too, so the CPU-made references and their
+// tolerances hold; skipped without CUDA).
+const PARITY_RUNS = [
+  { name: 'qwen2', device: 'cpu' },
+  { name: 'llama', device: 'cpu' },
+  { name: 'qwen2', device: 'cuda' },
+  { name: 'llama', device: 'cuda' },
+];
+for (const { name, device } of PARITY_RUNS) {
+  describe(`decoder parity with transformers + PEFT: ${name}${device === 'cuda' ? ' on CUDA [gpu]' : ''}`, () => {
     let cases: Cases;
     let model: Model;
     const vocab = 320;
 
-    before(async () => {
+    before(async function () {
+      if (device === 'cuda' && !loadNative().info().torch.cudaAvailable) this.skip();
       cases = await readCases(name);
-      model = await Model.load(path.join(FIXTURES, name, 'model'));
+      model = await Model.load(path.join(FIXTURES, name, 'model'), { device });
     });
     after(async () => {
       await model?.dispose();
@@ -254,6 +263,15 @@ describe('decoder loading', () => {
     expect(err!.message).to.include("unexpected tensor 'model.layers.0.extra.weight'");
     expect(err!.message).to.match(/tensor 'model\.layers\.0\.self_attn\.q_proj\.weight' has shape \[64, 160\], expected \[64, 64\]/);
     expect(err!.file).to.equal(dir);
+  });
+
+  it('disposing a model while generate() runs rejects that call with DisposedError (no partial result)', async () => {
+    const model = await Model.load(path.join(FIXTURES, 'qwen2', 'model'));
+    const run = model.native.generate([[5, 6, 7, 8]], { maxNewTokens: 100, eosTokenIds: [], padTokenId: 0 });
+    await model.dispose();
+    const err = await run.then(() => undefined, (e: unknown) => e);
+    expect(err).to.be.instanceOf(DisposedError);
+    expect((err as Error).message).to.match(/disposed while generate\(\) ran/);
   });
 
   it('refuses CUDA when it is not available, naming the device', async function () {

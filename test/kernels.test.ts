@@ -155,7 +155,7 @@ interface Result {
   grads: Record<string, Float32Array>;
 }
 
-async function runCase(c: Case, options: KernelOptions, withGrad = true): Promise<Result> {
+async function runCase(c: Case, options: KernelOptions & { dropout?: number; seed?: number }, withGrad = true): Promise<Result> {
   const inputs = Object.fromEntries(Object.entries(c.inputs).map(([n, s]) => [n, tensor(s)]));
   const gradOutput = withGrad ? tensor(c.gradOutput) : undefined;
   const opts = { ...options, gradOutput };
@@ -612,14 +612,116 @@ describe('causal attention (whole sequences, kernels/causal_attention.h)', () =>
   });
 });
 
+describe('hash dropout (kernels/hash_dropout.h) and the LoRA linear with it', () => {
+  async function drop(shape: number[], seed: number, p: number, on: KernelOptions = {}) {
+    const n = numel(shape);
+    const x = native.Tensor.fromArray(randn(900, n, 1, 3), shape, 'float32');  // values away from 0
+    const g = native.Tensor.fromArray(randn(901, n), shape, 'float32');
+    try {
+      const r = await kernels.hashDropout(x, seed, p, { ...on, gradOutput: g });
+      const out = { x: x.toArray() as Float32Array, g: g.toArray() as Float32Array, y: r.output.toArray() as Float32Array, dx: r.grads.x!.toArray() as Float32Array };
+      r.output.dispose();
+      r.grads.x!.dispose();
+      return out;
+    } finally {
+      x.dispose();
+      g.dispose();
+    }
+  }
+
+  for (const p of [0.1, 0.5]) {
+    it(`p ${p}: keeps 1 − p of 100 000 elements, scales them by 1/(1 − p), and the gradient takes the same mask`, async () => {
+      const { x, g, y, dx } = await drop([200, 500], 7, p);
+      let kept = 0, pairs = 0, wrong = 0;
+      for (let i = 0; i < y.length; i++) {
+        const keep = y[i] !== 0;
+        if (keep) {
+          kept++;
+          if (Math.abs(y[i] - x[i] / (1 - p)) > 1e-5 * Math.abs(x[i] / (1 - p))) wrong++;
+          if (Math.abs(dx[i] - g[i] / (1 - p)) > 1e-5 * Math.abs(g[i] / (1 - p)) + 1e-7) wrong++;
+        } else if (dx[i] !== 0) {
+          wrong++;
+        }
+        if (i > 0 && keep && y[i - 1] !== 0) pairs++;
+      }
+      expect(wrong, 'kept values not scaled by 1/(1 − p), or gradients off the mask').to.equal(0);
+      const n = y.length, sigma = Math.sqrt((p * (1 - p)) / n);
+      expect(kept / n).to.be.closeTo(1 - p, 5 * sigma);
+      // neighbours are independent: both kept with probability (1 − p)²
+      expect(pairs / (n - 1)).to.be.closeTo((1 - p) ** 2, 5 * Math.sqrt(((1 - p) ** 2 * (1 - (1 - p) ** 2)) / n));
+    });
+  }
+
+  it('replays its mask from the seed, and another seed draws another mask', async () => {
+    const a = await drop([64, 100], 11, 0.5);
+    const b = await drop([64, 100], 11, 0.5);
+    const c = await drop([64, 100], 12, 0.5);
+    expect(Array.from(b.y)).to.deep.equal(Array.from(a.y));
+    let agree = 0;
+    for (let i = 0; i < a.y.length; i++) if ((a.y[i] !== 0) === (c.y[i] !== 0)) agree++;
+    expect(agree / a.y.length).to.be.within(0.45, 0.55);
+  });
+
+  it('p outside [0, 1) is an InvalidArgumentError; impl cpu too (no CPU kernel); cuda without CUDA tensors a DeviceError', async () => {
+    const fails = (p: number, on: KernelOptions = {}) => drop([4, 4], 1, p, on).then(() => undefined, (e: unknown) => e);
+    expect(await fails(1)).to.be.instanceOf(InvalidArgumentError);
+    expect(await fails(-0.1)).to.be.instanceOf(InvalidArgumentError);
+    expect(await fails(0.2, { impl: 'cpu' })).to.be.instanceOf(InvalidArgumentError);
+    expect(await fails(0.2, { impl: 'cuda' })).to.be.instanceOf(DeviceError);
+  });
+
+  const loraCases = [
+    linearCase('loraLinear [3,5,24]->40 r 4 with bias', [3, 5], 24, 40, 131, { bias: true, r: 4 }),
+    linearCase('loraLinear [37]->200 r 8 (fused low-rank products)', [37], 96, 200, 171, { bias: true, r: 8 }),
+  ];
+  for (const c of loraCases) {
+    it(`${c.name}, dropout 0.3: the node (mask recomputed in the backward) equals the reference with that dropout`, async () => {
+      const got = await runCase(c, { impl: 'auto', dropout: 0.3, seed: 21 });
+      const want = await runCase(c, { impl: 'reference', dropout: 0.3, seed: 21 });
+      expectClose(got.output, want.output, 1e-5, 'output');
+      for (const n of differentiable(c)) expectClose(got.grads[n], want.grads[n], 1e-5, `grad ${n}`);
+      // the dropout is real: without it the output and A's gradient differ
+      const plain = await runCase(c, { impl: 'reference' });
+      expect(Array.from(plain.output)).to.not.deep.equal(Array.from(got.output));
+      expect(Array.from(plain.grads.a)).to.not.deep.equal(Array.from(got.grads.a));
+    });
+  }
+
+  describe('the CUDA kernels against the reference [gpu]', function () {
+    before(function () {
+      if (!(info().torch.cudaAvailable && kernels.cudaBuilt)) this.skip();
+    });
+    for (const dtype of ['float32', 'bfloat16', 'float16'] as DType[]) {
+      // 128-bit path, the scalar path (numel not a multiple of 8) and many blocks
+      for (const shape of [[64, 256], [7, 333], [1024, 1031]]) {
+        it(`hashDropout ${JSON.stringify(shape)} ${dtype}: the kernel draws the reference's mask`, async () => {
+          const cu = await drop(shape, 31, 0.25, { impl: 'cuda', device: 'cuda', dtype });
+          const ref = await drop(shape, 31, 0.25, { impl: 'reference', device: 'cuda', dtype });
+          expect(Array.from(cu.y)).to.deep.equal(Array.from(ref.y));
+          expect(Array.from(cu.dx)).to.deep.equal(Array.from(ref.dx));
+        });
+      }
+      for (const c of loraCases) {
+        it(`${c.name}, dropout 0.3, ${dtype}: the CUDA node equals the reference`, async () => {
+          const tol = dtype === 'float32' ? { out: 1e-5, grad: 1e-4 } : dtype === 'bfloat16' ? { out: 1 / 64, grad: 1 / 32 } : { out: 1 / 512, grad: 1 / 256 };
+          const got = await runCase(c, { impl: 'cuda', device: 'cuda', dtype, dropout: 0.3, seed: 21 });
+          const want = await runCase(c, { impl: 'reference', device: 'cuda', dtype, dropout: 0.3, seed: 21 });
+          expectClose(got.output, want.output, tol.out, 'output');
+          for (const n of differentiable(c)) expectClose(got.grads[n], want.grads[n], tol.grad, `grad ${n}`);
+        });
+      }
+    }
+  });
+});
+
 describe('LM head + loss by chunks of rows (kernels/linear_cross_entropy.h)', () => {
-  async function run(N: number, K: number, V: number, targets: number[], seed: number, impl: 'auto' | 'reference', chunkRows?: number) {
+  async function run(N: number, K: number, V: number, targets: number[], seed: number, impl: 'auto' | 'reference' | 'cuda' | 'cpu', chunkRows?: number, on: { device?: string; dtype?: DType } = {}) {
     const h = native.Tensor.fromArray(randn(seed, N * K), [N, K], 'float32');
     const w = native.Tensor.fromArray(randn(seed + 1, V * K, 0.5), [V, K], 'float32');
     const t = native.Tensor.fromArray(BigInt64Array.from(targets.map(BigInt)), [N], 'int64');
     const g = native.Tensor.fromArray(Float32Array.from([0.7]), [], 'float32');
     try {
-      const r = await kernels.linearCrossEntropy(h, w, t, { impl, gradOutput: g, chunkRows });
+      const r = await kernels.linearCrossEntropy(h, w, t, { impl, gradOutput: g, chunkRows, ...on });
       const out = { loss: (r.output.toArray() as Float32Array)[0], h: r.grads.h.toArray() as Float32Array, weight: r.grads.weight.toArray() as Float32Array };
       for (const x of [r.output, r.grads.h, r.grads.weight]) x.dispose();
       return out;
@@ -645,5 +747,48 @@ describe('LM head + loss by chunks of rows (kernels/linear_cross_entropy.h)', ()
     const err = await run(N, K, V, bad, 510, 'auto', 4).then(() => undefined, (e: unknown) => e);
     expect(err).to.be.instanceOf(InvalidArgumentError);
     expect((err as Error).message).to.match(/target 300 at row 9 is outside the vocabulary \[0, 300\)/);
+  });
+
+  it("'cuda' without CUDA tensors is a DeviceError; 'cpu' (no CPU kernel) an InvalidArgumentError", async () => {
+    const cuda = await run(N, K, V, targets, 520, 'cuda').then(() => undefined, (e: unknown) => e);
+    expect(cuda).to.be.instanceOf(DeviceError);
+    const cpu = await run(N, K, V, targets, 520, 'cpu').then(() => undefined, (e: unknown) => e);
+    expect(cpu).to.be.instanceOf(InvalidArgumentError);
+    expect((cpu as Error).message).to.match(/no CPU kernel/);
+  });
+
+  describe('the CUDA row kernels against the whole logits [gpu]', function () {
+    before(function () {
+      if (!(info().torch.cudaAvailable && kernels.cudaBuilt)) this.skip();
+    });
+    // V 304: 128-bit rows for every dtype; V 301: the scalar kernel; many rows: grid-stride blocks
+    const shapes = [
+      { N: 23, K: 16, V: 304, chunks: [1, 7, undefined] },
+      { N: 19, K: 24, V: 301, chunks: [5, undefined] },
+      { N: 2100, K: 32, V: 520, chunks: [1000, undefined] },
+    ];
+    const tolerances: Record<string, { loss: number; grad: number }> = {
+      float32: { loss: 1e-5, grad: 1e-5 },
+      bfloat16: { loss: 5e-3, grad: 1 / 32 },
+      float16: { loss: 1e-3, grad: 1 / 256 },
+    };
+    for (const dtype of ['float32', 'bfloat16', 'float16'] as DType[]) {
+      for (const { N: n, K: k, V: v, chunks } of shapes) {
+        const tg = Array.from({ length: n }, (_, i) => (i % 5 === 3 ? -100 : (i * 37) % v));
+        for (const chunkRows of chunks) {
+          it(`[${n}, ${k}] → ${v}, chunks of ${chunkRows ?? 'the default'}, ${dtype}: loss and both gradients`, async () => {
+            const got = await run(n, k, v, tg, 530, 'cuda', chunkRows, { device: 'cuda', dtype });
+            const want = await run(n, k, v, tg, 530, 'reference', undefined, { device: 'cuda', dtype });
+            const tol = tolerances[dtype];
+            expect(got.loss).to.be.closeTo(want.loss, tol.loss * Math.abs(want.loss));
+            expectClose(got.h, want.h, tol.grad, 'grad h');
+            expectClose(got.weight, want.weight, tol.grad, 'grad weight');
+            // auto on CUDA tensors takes the same kernels
+            const auto = await run(n, k, v, tg, 530, 'auto', chunkRows, { device: 'cuda', dtype });
+            expect(auto.loss).to.equal(got.loss);
+          });
+        }
+      }
+    }
   });
 });

@@ -180,6 +180,44 @@ describe('training', () => {
     }
   });
 
+  it('bfloat16 parameters are updated through float32 masters: steps far below their rounding still add up', async () => {
+    // lr 1e-4: each AdamW step moves an element ~1e-4, under half a bf16 step (~5e-4) at |A| ≈ 0.1,
+    // so a parameter updated in bf16 itself would never move; through a float32 master it follows
+    // the float32 run to within a few bf16 steps.
+    const bits = (t: { toArray(): unknown; dtype: string }) => {
+      const a = t.toArray() as Uint16Array | Float32Array;
+      if (a instanceof Float32Array) return a;
+      const out = new Float32Array(a.length), view = new DataView(new ArrayBuffer(4));
+      a.forEach((v, i) => {
+        view.setUint32(0, v << 16);
+        out[i] = view.getFloat32(0);
+      });
+      return out;
+    };
+    const run = async (dtype: 'float32' | 'bfloat16') => {
+      await using model = await Model.random(SPEC, { seed: 3, std: 0.1, dtype });
+      model.addAdapter({ type: 'lora', r: 4, alpha: 8, dropout: 0, seed: 1 });
+      const init = Object.fromEntries(Object.entries(model.native.tunerState()).map(([k, t]) => [k, bits(t)]));
+      await new Trainer(model, { epochs: 4, batchSize: 4, learningRate: 1e-4, lrScheduler: 'constant', weightDecay: 0 }).fit(EXAMPLES);
+      const after = Object.fromEntries(Object.entries(model.native.tunerState()).map(([k, t]) => [k, bits(t)]));
+      return { init, after };
+    };
+    const f32 = await run('float32');
+    const bf16 = await run('bfloat16');
+    let moved = 0, total = 0, far = 0;
+    for (const key of Object.keys(bf16.after).filter((k) => k.includes('lora_A'))) {
+      const a0 = bf16.init[key], a1 = bf16.after[key], ref = f32.after[key];
+      for (let i = 0; i < a1.length; i++) {
+        total++;
+        if (a1[i] !== a0[i]) moved++;
+        if (Math.abs(a1[i] - ref[i]) > 4 * 2 ** -8 * Math.max(Math.abs(ref[i]), 1e-3)) far++;
+      }
+    }
+    expect(total).to.be.above(0);
+    expect(moved / total, 'share of bf16 A elements that moved').to.be.above(0.5);
+    expect(far / total, 'share more than 4 bf16 steps from the float32 run').to.be.below(0.02);
+  });
+
   it('full fine-tuning trains every weight', async () => {
     await using model = await Model.random(SPEC, { seed: 3, std: 0.1 });
     model.addAdapter({ type: 'full' });

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { NativeInfo } from './native/bindings';
+import type { NativeCudaMemory, NativeInfo } from './native/bindings';
 import { loadNative, nativeDir, PACKAGE_ROOT } from './native/load';
 
 export interface Info extends NativeInfo {
@@ -18,6 +18,17 @@ export function packageVersion(): string {
 export function info(): Info {
   const native = loadNative();
   return { packageVersion: packageVersion(), node: process.version, nativeDir: nativeDir() ?? '', ...native.info() };
+}
+
+export type CudaMemory = NativeCudaMemory;
+
+/**
+ * The CUDA caching allocator's counters for one device (what torch.cuda.memory_allocated /
+ * max_memory_allocated read): bytes allocated and reserved, now and at peak, plus the device's
+ * name and size. `resetPeak` starts a new peak after reading. DeviceError without CUDA.
+ */
+export function cudaMemory(device = 'cuda', options: { resetPeak?: boolean } = {}): CudaMemory {
+  return loadNative().cudaMemory(device, options);
 }
 
 export interface SelfCheckResult {

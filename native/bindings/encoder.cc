@@ -5,6 +5,7 @@
 
 #include "bindings/js_convert.h"
 #include "core/async.h"
+#include "core/dtype.h"
 #include "core/env_data.h"
 #include "core/errors.h"
 #include "core/exports.h"
@@ -60,12 +61,15 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
     return guard(env, [&]() -> Napi::Value {
       EncoderSpec spec = encoderSpecFromOptions(Options::fromJs(info[0], "spec"));
       auto tensors = toTensorMap(info[1], "tensors");
-      const std::string source = Options::fromJs(info[2], "options").string("source", "(tensors)");
+      Options opts = Options::fromJs(info[2], "options");
+      const std::string source = opts.string("source", "(tensors)");
+      const at::Device device = parseDevice(opts.string("device", "cpu"));
+      const at::ScalarType dtype = parseDtype(opts.string("dtype", "float32"));
       return runAsync<std::shared_ptr<EncoderState>>(
           env,
-          [spec, tensors = std::move(tensors), source]() mutable {
+          [spec, tensors = std::move(tensors), source, device, dtype]() mutable {
             at::NoGradGuard noGrad;
-            WeightStore store(BertEncoder::stripModelPrefix(std::move(tensors)), source, at::kFloat, at::Device(at::kCPU));
+            WeightStore store(BertEncoder::stripModelPrefix(std::move(tensors)), source, dtype, device);
             auto state = std::make_shared<EncoderState>();
             state->encoder = BertEncoder::fromWeights(spec, store);
             state->source = source;
@@ -129,9 +133,12 @@ class Encoder : public Napi::ObjectWrap<Encoder> {
                 validA[b][t] = true;
               }
             }
+            const at::Device device = s->encoder->wordEmbeddings.device();
+            ids = ids.to(device);
+            valid = valid.to(device);
             at::Tensor pooled = poolSentences(s->encoder->forward(ids, valid), valid, pooling);
             if (normalize) pooled = l2Normalize(pooled);
-            return Embeddings{pooled.contiguous()};
+            return Embeddings{pooled.to(at::kFloat).cpu().contiguous()};
           },
           [](Napi::Env env, Embeddings& e) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);

@@ -344,7 +344,7 @@ class Model : public Napi::ObjectWrap<Model> {
             std::lock_guard<std::mutex> lock(s->mu);
             if (s->tuner) s->tuner->setTraining(false);
             int64_t step = 0;
-            return cn::generate(*s->decoder, prompts, options, [&](const std::vector<int64_t>& tokens) {
+            auto outs = cn::generate(*s->decoder, prompts, options, [&](const std::vector<int64_t>& tokens) {
               if (sink) {
                 ProgressEvent ev;
                 ev.num("step", static_cast<double>(step));
@@ -356,6 +356,9 @@ class Model : public Napi::ObjectWrap<Model> {
               ++step;
               return !cancel->raised.load();
             });
+            // disposed mid-run (e.g. `return model.generate(...)` inside `await using` without await)
+            if (cancel->disposed.load()) fail(code::kDisposed, "Model was disposed while generate() ran: its output is incomplete");
+            return outs;
           },
           [](Napi::Env env, std::vector<std::vector<int64_t>>& outs) -> Napi::Value {
             Napi::Array a = Napi::Array::New(env, outs.size());
@@ -515,6 +518,7 @@ class Model : public Napi::ObjectWrap<Model> {
   }
 
   Napi::Value dispose(const Napi::CallbackInfo& info) {
+    cancel_->disposed = true;
     cancel_->raised = true;  // stop in-flight work early; it keeps its own reference
     state_.reset();
     return info.Env().Undefined();

@@ -5,6 +5,7 @@
 
 namespace cn {
 void initInfo(Napi::Env env, Napi::Object exports);
+void initCudaMemory(Napi::Env env, Napi::Object exports);
 void initDiagnostics(Napi::Env env, Napi::Object exports);
 void initSafetensors(Napi::Env env, Napi::Object exports);
 void initModel(Napi::Env env, Napi::Object exports);

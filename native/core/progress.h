@@ -94,6 +94,9 @@ inline void emitIf(const std::shared_ptr<ProgressSink>& sink, ProgressEvent even
 // Raised from JS, polled by native loops; they stop with an ERR_ABORTED error.
 struct CancelFlag {
   std::atomic<bool> raised{false};
+  // raised by dispose(): work it stopped rejects with DisposedError instead of resolving with a
+  // partial result (a cancel() for a stop string or an abort signal leaves this false)
+  std::atomic<bool> disposed{false};
 };
 
 }  // namespace cn

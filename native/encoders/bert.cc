@@ -79,7 +79,7 @@ at::Tensor BertEncoder::forward(const at::Tensor& inputIds, const at::Tensor& va
   const double eps = spec.layerNormEps;
   at::Tensor positions;
   if (spec.positionPaddingIdx < 0) {
-    positions = at::arange(seq, at::kLong).unsqueeze(0).expand({batch, seq});
+    positions = at::arange(seq, inputIds.options()).unsqueeze(0).expand({batch, seq});
   } else {
     // As RoBERTa: real tokens count up from padding_idx + 1, padding sits at padding_idx.
     at::Tensor v = valid.to(at::kLong);

@@ -5,10 +5,12 @@
 //   kernels.rope(x, cos, sin, options?)                 (options.layout: 'bhsd' | 'bshd')
 //   kernels.linear(x, weight, bias, options?)           x Wᵀ + b on the engine's GEMM (kernels/linear.h);
 //   kernels.loraLinear(x, weight, bias, a, b, scaling, options?)   a zero-length bias means none
+//       (options.dropout + options.seed: hash dropout on the low-rank input, kernels/hash_dropout.h)
+//   kernels.hashDropout(x, seed, p, options?)          x · keep(seed, i) / (1 − p)
 //   kernels.distillKl(student, teacher, temperature, options?)     LwF's KL, a 0-d sum
 //   kernels.crossEntropy(logits, targets, options?)     the LM loss summed over rows (targets int64)
 //   kernels.linearCrossEntropy(h, weight, targets, options?)   LM head + loss by chunks of rows, a 0-d sum
-//       (options.chunkRows; impl 'reference': the whole logits, then the cross-entropy)
+//       (options.chunkRows; impl 'reference': the whole logits, then the cross-entropy; 'cuda': the row kernels)
 //   kernels.causalAttention(q, k, v, options?)          causal self-attention over whole sequences
 //   kernels.decodeAttention(q, k, v, keyValid, prefix, options?)   one decoding step over a cache
 //       (k, v [B, Hkv, capacity, D] are narrowed to the prefix + keyValid.size(1) keys; forward only)
@@ -26,6 +28,7 @@
 #include "kernels/cross_entropy.h"
 #include "kernels/decode_attention.h"
 #include "kernels/distill_kl.h"
+#include "kernels/hash_dropout.h"
 #include "kernels/linear.h"
 #include "kernels/linear_cross_entropy.h"
 #include "kernels/rms_norm.h"
@@ -174,11 +177,29 @@ Napi::Value linearOp(const Napi::CallbackInfo& cb) {
 Napi::Value loraLinearOp(const Napi::CallbackInfo& cb) {
   return guard(cb.Env(), [&]() -> Napi::Value {
     const double scaling = numberArg(cb, 5, "scaling");
+    // options.dropout with options.seed: the hash-dropout node (kernels::loraLinearHashDropout)
+    double dropout = 0;
+    uint64_t seed = 0;
+    if (cb.Length() > 6 && cb[6].IsObject()) {
+      Napi::Object o = cb[6].As<Napi::Object>();
+      if (o.Has("dropout")) dropout = o.Get("dropout").ToNumber().DoubleValue();
+      if (o.Has("seed")) seed = static_cast<uint64_t>(o.Get("seed").ToNumber().DoubleValue());
+    }
     // runOp reads its tensors from the first arguments: a and b come after bias, scaling after them.
     return runOp(cb, "loraLinear", {"x", "weight", "bias", "a", "b"}, {true, true, hasBias(cb), true, true}, 6,
-                 [scaling](const std::vector<at::Tensor>& t, kernels::Impl impl) {
+                 [scaling, dropout, seed](const std::vector<at::Tensor>& t, kernels::Impl impl) {
+                   if (dropout > 0) return kernels::loraLinearHashDropout(t[0], t[1], biasOrNone(t[2]), t[3], t[4], scaling, dropout, seed, impl);
                    return kernels::loraLinear(t[0], at::Tensor(), t[1], biasOrNone(t[2]), t[3], t[4], scaling, impl);
                  });
+  });
+}
+
+Napi::Value hashDropoutOp(const Napi::CallbackInfo& cb) {
+  return guard(cb.Env(), [&]() -> Napi::Value {
+    const uint64_t seed = static_cast<uint64_t>(numberArg(cb, 1, "seed"));
+    const double p = numberArg(cb, 2, "p");
+    return runOp(cb, "hashDropout", {"x"}, {true}, 3,
+                 [seed, p](const std::vector<at::Tensor>& t, kernels::Impl impl) { return kernels::hashDropout(t[0], seed, p, impl); });
   });
 }
 
@@ -212,7 +233,7 @@ Napi::Value linearCrossEntropyOp(const Napi::CallbackInfo& cb) {
     return runOp(cb, "linearCrossEntropy", {"h", "weight", "targets"}, {true, true, false}, 3,
                  [chunkRows](const std::vector<at::Tensor>& t, kernels::Impl impl) {
                    if (impl == kernels::Impl::Reference) return kernels::linearCrossEntropySumReference(t[0], t[1], t[2]);
-                   return kernels::linearCrossEntropySum(t[0], t[1], t[2], chunkRows);
+                   return kernels::linearCrossEntropySum(t[0], t[1], t[2], chunkRows, impl);
                  });
   });
 }
@@ -260,6 +281,7 @@ void initKernels(Napi::Env env, Napi::Object exports) {
   k.Set("rope", Napi::Function::New(env, rope, "rope"));
   k.Set("linear", Napi::Function::New(env, linearOp, "linear"));
   k.Set("loraLinear", Napi::Function::New(env, loraLinearOp, "loraLinear"));
+  k.Set("hashDropout", Napi::Function::New(env, hashDropoutOp, "hashDropout"));
   k.Set("distillKl", Napi::Function::New(env, distillKlOp, "distillKl"));
   k.Set("crossEntropy", Napi::Function::New(env, crossEntropyOp, "crossEntropy"));
   k.Set("linearCrossEntropy", Napi::Function::New(env, linearCrossEntropyOp, "linearCrossEntropy"));

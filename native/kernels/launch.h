@@ -33,4 +33,20 @@ void ropeForward(const at::TensorBase& x, const at::TensorBase& cos, const at::T
 void ropeBackward(const at::TensorBase& dout, const at::TensorBase& cos, const at::TensorBase& sin,
                   const at::TensorBase& dx);
 
+// The chunked LM-head loss's row work (linear_cross_entropy.cu), on logits [rows, vocab] contiguous
+// in the storage dtype, targets [rows] int64 (−100: no target; others checked by the caller):
+//   forward:  lse[r] = log Σ_v e^logits[r, v];  rowLoss[r] = lse[r] − logits[r, target_r] (0 without)
+//   backward: logits[r, v] ← (e^(logits[r, v] − lse[r]) − [v = target_r]) · g  in place (0 without),
+//             g = *gradOut (float32, one value on the device)
+void ceRowsForward(const at::TensorBase& logits, const at::TensorBase& targets, const at::TensorBase& lse,
+                   const at::TensorBase& rowLoss);
+void ceRowsBackward(const at::TensorBase& logits, const at::TensorBase& targets, const at::TensorBase& lse,
+                    const at::TensorBase& gradOut);
+
+// Hash dropout (hash_dropout.cu) over contiguous in/out of one size and dtype, element i of the
+// flat order kept iff hashKeep(seed, i, threshold) (hash_dropout_mask.h):
+//   out = in · keep · scale,  or out += in · keep · scale when accumulate
+void hashDropoutApply(const at::TensorBase& in, uint64_t seed, float scale, uint32_t threshold, const at::TensorBase& out,
+                      bool accumulate);
+
 }  // namespace cn::kernels::cuda

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "kernels/gemm.h"
+#include "kernels/hash_dropout.h"
 #include "kernels/low_rank.h"
 
 namespace cn::kernels {
@@ -18,6 +19,13 @@ at::Tensor orEmpty(const at::Tensor& t, const at::Tensor& like) { return t.defin
 bool present(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
 
 at::Tensor rows(const at::Tensor& t) { return t.reshape({-1, t.size(-1)}); }
+
+// x [N, in] after hash dropout (no autograd: the Function below differentiates it itself).
+at::Tensor dropped(const at::Tensor& x2, int64_t seed, double p) {
+  at::Tensor h = at::empty(x2.sizes(), x2.options());
+  hashDropoutInto(h, x2, static_cast<uint64_t>(seed), p, /*accumulate=*/false);
+  return h;
+}
 
 // y [N, out] = x Wᵀ (+ b)
 at::Tensor baseProduct(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias) {
@@ -52,12 +60,13 @@ struct LinearFunction : public torch::autograd::Function<LinearFunction> {
 };
 
 struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction> {
-  // h empty: the low-rank branch reads x.
+  // h empty: the low-rank branch reads x, or hashDropout(x, seed, p) when p > 0 (made here and
+  // again in the backward, never saved).
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& h, const at::Tensor& weight,
-                            const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, double scaling) {
+                            const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, double scaling, double p, int64_t seed) {
     RECORD_FUNCTION("cn::loraLinear", std::vector<c10::IValue>());
     at::Tensor x2 = rows(x);
-    at::Tensor h2 = present(h) ? rows(h) : x2;
+    at::Tensor h2 = present(h) ? rows(h) : p > 0 ? dropped(x2, seed, p) : x2;
     at::Tensor y = baseProduct(x2, weight, bias);
     const bool fused = lowRankCpuSupports(a);
     at::Tensor down = fused ? lowRankDownCpu(h2, a) : gemm(h2, a.t());  // [N, r]
@@ -69,6 +78,8 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
     ctx->save_for_backward({x2, present(h) ? h2 : at::empty({0}, x.options()), weight, a, b, down});
     ctx->saved_data["shape"] = x.sizes();
     ctx->saved_data["scaling"] = scaling;
+    ctx->saved_data["p"] = present(h) ? 0.0 : p;
+    ctx->saved_data["seed"] = seed;
     return y.view(outShape(x, weight.size(0)));
   }
 
@@ -76,7 +87,8 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
     auto saved = ctx->get_saved_variables();
     const at::Tensor& x2 = saved[0];
     const bool separateH = present(saved[1]);
-    const at::Tensor& h2 = separateH ? saved[1] : x2;
+    const double p = ctx->saved_data["p"].toDouble();
+    const int64_t seed = ctx->saved_data["seed"].toInt();
     const at::Tensor &weight = saved[2], &a = saved[3], &b = saved[4], &down = saved[5];
     const double s = ctx->saved_data["scaling"].toDouble();
     const auto shape = ctx->saved_data["shape"].toIntVector();
@@ -97,10 +109,15 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
         gemmInto(dbB, g.t(), down, 0.0, s);  // s · gᵀ (h Aᵀ)
       }
     }
-    if (ctx->needs_input_grad(4)) da = fused ? lowRankGradACpu(dDown, h2) : gemm(dDown.t(), h2);
+    if (ctx->needs_input_grad(4)) {
+      const at::Tensor h2 = separateH ? saved[1] : p > 0 ? dropped(x2, seed, p) : x2;
+      da = fused ? lowRankGradACpu(dDown, h2) : gemm(dDown.t(), h2);
+    }
     if (ctx->needs_input_grad(0)) {
       dx = gemm(g, weight);
-      if (!separateH) {
+      if (!separateH && p > 0) {
+        hashDropoutInto(dx, gemm(dDown, a), static_cast<uint64_t>(seed), p, /*accumulate=*/true);  // + mask ⊙ (s g B) A / (1 − p)
+      } else if (!separateH) {
         if (fused && dx.is_contiguous()) lowRankUpAddCpu(dx, dDown, a, 1.0);  // + (s g B) A
         else gemmInto(dx, dDown, a, 1.0, 1.0);
       }
@@ -109,7 +126,7 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
     if (separateH && ctx->needs_input_grad(1)) dh = gemm(dDown, a).view(shape);
     if (ctx->needs_input_grad(2)) dw = gemm(g.t(), x2);
     if (ctx->needs_input_grad(3)) db = g.sum(0);
-    return {dx, dh, dw, db, da, dbB, at::Tensor()};
+    return {dx, dh, dw, db, da, dbB, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -123,6 +140,19 @@ bool fastPath(Impl impl, const at::Tensor& x, const at::Tensor& weight) {
   else if (x.dim() < 1 || x.numel() == 0) problem = "x must be non-empty";
   if (impl == Impl::Cpu) return chooseCpu(impl, "linear", x, problem);
   return problem.empty() && cpuGemmBackend() != GemmBackend::Aten;
+}
+
+// CUDA: the same Function (its products are then cuBLAS GEMMs through at::mm/addmm_): the
+// low-rank update accumulates into the base product's output (beta = 1) and (s g B) A into dx,
+// where the ATen composition writes a fresh [N, out] sum and adds dx's two halves in another pass.
+bool cudaPath(Impl impl, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& a, const at::Tensor& b) {
+  if (impl == Impl::Reference || impl == Impl::Cpu) return false;
+  std::string problem = kernelInputProblem(x, "x", at::Tensor());
+  for (const auto& [t, name] : {std::pair{&weight, "weight"}, {&a, "a"}, {&b, "b"}}) {
+    if (problem.empty()) problem = kernelInputProblem(*t, name, x);
+  }
+  if (problem.empty() && (x.dim() < 1 || x.numel() == 0)) problem = "x must be non-empty";
+  return chooseCuda(impl, "loraLinear", x, x.defined() && x.is_cuda() ? problem : "");
 }
 
 }  // namespace
@@ -146,9 +176,21 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 
 at::Tensor loraLinear(const at::Tensor& x, const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias,
                       const at::Tensor& a, const at::Tensor& b, double scaling, Impl impl) {
-  if (!fastPath(impl, x, weight) || a.scalar_type() != at::kFloat || b.scalar_type() != at::kFloat) return loraLinearReference(x, h, weight, bias, a, b, scaling);
   const bool sameInput = !h.defined() || h.is_same(x);
-  return LoraLinearFunction::apply(x, sameInput ? at::empty({0}, x.options()) : h, weight, orEmpty(bias, weight), a, b, scaling);
+  if (cudaPath(impl, x, weight, a, b)) {
+    return LoraLinearFunction::apply(x, sameInput ? at::empty({0}, x.options()) : h, weight, orEmpty(bias, weight), a, b, scaling, 0.0, int64_t{0});
+  }
+  if (!fastPath(impl, x, weight) || a.scalar_type() != at::kFloat || b.scalar_type() != at::kFloat) return loraLinearReference(x, h, weight, bias, a, b, scaling);
+  return LoraLinearFunction::apply(x, sameInput ? at::empty({0}, x.options()) : h, weight, orEmpty(bias, weight), a, b, scaling, 0.0, int64_t{0});
+}
+
+at::Tensor loraLinearHashDropout(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b,
+                                 double scaling, double p, uint64_t seed, Impl impl) {
+  if (p <= 0) return loraLinear(x, at::Tensor(), weight, bias, a, b, scaling, impl);
+  if (impl == Impl::Reference) return loraLinearReference(x, hashDropout(x, seed, p, Impl::Reference), weight, bias, a, b, scaling);
+  // the Function on any device and dtype: on CUDA its products are cuBLAS, on CPU ATen's or ours
+  (void)cudaPath(impl, x, weight, a, b);  // Impl::Cuda: the typed error when the inputs do not fit
+  return LoraLinearFunction::apply(x, at::empty({0}, x.options()), weight, orEmpty(bias, weight), a, b, scaling, p, static_cast<int64_t>(seed));
 }
 
 }  // namespace cn::kernels

@@ -9,18 +9,25 @@
 #pragma once
 #include <ATen/core/Tensor.h>
 
+#include "kernels/kernels.h"
+
 namespace cn::kernels {
 
 // h [N, K], weight [V, K] (the head, as stored), targets [N] int64. The result is a 0-d float32
 // sum, differentiable in h and weight. chunkRows ≤ 0: as many rows as keep a chunk's float32
 // logits near 32 MiB. The logits are computed in h's dtype and reduced in float32, as
-// Decoder::logits and crossEntropySum do.
-at::Tensor linearCrossEntropySum(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& targets, int64_t chunkRows = 0);
+// Decoder::logits and crossEntropySum do. impl: Auto takes the CUDA row kernels for CUDA inputs
+// (linear_cross_entropy.cu) and ATen ops elsewhere; Cuda those kernels or an error; Reference the
+// ATen ops on any device (the whole-logits reference is linearCrossEntropySumReference).
+at::Tensor linearCrossEntropySum(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& targets, int64_t chunkRows = 0,
+                                 Impl impl = Impl::Auto);
 
 // The reference (linear_cross_entropy_ref.cc): the whole logits, then crossEntropySumReference.
 at::Tensor linearCrossEntropySumReference(const at::Tensor& h, const at::Tensor& weight, const at::Tensor& targets);
 
-// The rows per chunk that linearCrossEntropySum uses for this vocabulary when chunkRows ≤ 0.
+// The rows per chunk that linearCrossEntropySum uses for this vocabulary when chunkRows ≤ 0:
+// ~32 MiB of float32 logits on the ATen path, ~256 MiB of h's dtype with the CUDA row kernels.
 int64_t linearCrossEntropyChunkRows(int64_t vocab);
+int64_t linearCrossEntropyKernelChunkRows(int64_t vocab, int64_t elementBytes);
 
 }  // namespace cn::kernels

@@ -25,6 +25,7 @@ WeightStore WeightStore::random(uint64_t seed, double std, at::ScalarType dtype,
   w.random_ = true;
   w.randomStd_ = std;
   w.randomGen_ = at::make_generator<at::CPUGeneratorImpl>(seed);
+  w.randomSeed_ = seed;
   return w;
 }
 
@@ -35,8 +36,14 @@ at::Tensor WeightStore::take(const std::string& name, std::vector<int64_t> shape
       t = at::ones(shape, at::kFloat);
     } else if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
       t = at::zeros(shape, at::kFloat);
-    } else {
+    } else if (device_.is_cpu()) {
       t = at::empty(shape, at::kFloat).normal_(0.0, randomStd_, randomGen_);
+    } else {
+      if (!deviceGen_.defined()) {
+        deviceGen_ = at::globalContext().defaultGenerator(device_).clone();
+        deviceGen_.set_current_seed(randomSeed_);
+      }
+      t = at::empty(shape, at::TensorOptions().dtype(at::kFloat).device(device_)).normal_(0.0, randomStd_, deviceGen_);
     }
     return t.to(device_, dtype_);
   }

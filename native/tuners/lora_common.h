@@ -1,9 +1,12 @@
 // Pieces shared by the low-rank tuners (LoRA, MoELoRA): the A-matrix initialisation, the input
-// dropout drawn from the tuner's own generator, and the "targetModules matched nothing" error.
+// dropout drawn from the tuner's own generator (or the seed of a hashed one), and the
+// "targetModules matched nothing" error.
 #pragma once
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <mutex>
 #include <string>
 
 #include "core/errors.h"
@@ -24,6 +27,13 @@ inline at::Tensor inputDropout(const at::Tensor& x, double p, at::Generator& gen
   if (p <= 0 || !training) return x;
   at::Tensor keep = at::empty(x.sizes(), x.options().device(at::kCPU)).bernoulli_(1.0 - p, gen).to(x.device());
   return x * keep / (1.0 - p);
+}
+
+// One 64-bit seed from the tuner's generator (hash dropout's, on CUDA): the generator advances
+// the same way on resume and on a gradient-checkpoint recomputation, so the mask replays too.
+inline uint64_t drawSeed(at::Generator& gen) {
+  std::lock_guard<std::mutex> lock(gen.mutex());
+  return at::check_generator<at::CPUGeneratorImpl>(gen)->random64();
 }
 
 // The ConfigError for targetModules that matched no projection, listing the suffixes there are.

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { ConfigError, InvalidArgumentError } from '../errors';
 import type { NativeEncoder, NativeEncoderSpec } from '../native/bindings';
 import { loadNative } from '../native/load';
+import type { LoadOptions } from '../model/model';
 import { NativeResource } from '../native/resource';
 import { Tokenizer } from '../tokenizer/tokenizer';
 import { encoderSpecFromConfig, maxSequenceOf } from './encoder-config';
@@ -72,8 +73,10 @@ export class SentenceEncoder extends NativeResource {
    * Loads modules.json, the transformer's sentence_bert_config.json, config.json, tokenizer.json
    * (+ tokenizer_config.json) and model.safetensors, 1_Pooling/config.json and 2_Normalize.
    * Errors are ModelLoadError / ConfigError naming the file (and field or tensor) at fault.
+   * `device` ('cpu', 'cuda', 'cuda:N'; DeviceError where CUDA is not usable) and `dtype`
+   * (float32 by default) place the weights; embeddings come back as float32 either way.
    */
-  static async load(dir: string): Promise<SentenceEncoder> {
+  static async load(dir: string, options: LoadOptions = {}): Promise<SentenceEncoder> {
     const layout = readSentenceTransformerDir(dir);
     const configFile = path.join(layout.transformerDir, 'config.json');
     const spec = encoderSpecFromConfig(readJsonObject(configFile, true), configFile);
@@ -104,7 +107,7 @@ export class SentenceEncoder extends NativeResource {
     const native = loadNative();
     const tensors = await native.safetensors.loadCheckpoint(layout.transformerDir);
     try {
-      const encoder = await native.Encoder.fromTensors(spec, tensors, { source: layout.transformerDir });
+      const encoder = await native.Encoder.fromTensors(spec, tensors, { source: layout.transformerDir, device: options.device ?? 'cpu', dtype: options.dtype ?? 'float32' });
       return new SentenceEncoder({
         dir: path.resolve(dir),
         native: encoder,

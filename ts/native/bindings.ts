@@ -55,6 +55,18 @@ export interface NativeInfo {
   build: { napiVersion: number; cuda: boolean; gloo: boolean; nccl: boolean; compiler: string; cxxStandard: number };
 }
 
+/** native/core/cuda_memory.cc: what torch.cuda.max_memory_allocated() and friends read, for one device. */
+export interface NativeCudaMemory {
+  device: string;
+  name: string;
+  totalBytes: number;
+  multiprocessors: number;
+  allocatedBytes: number;
+  peakAllocatedBytes: number;
+  reservedBytes: number;
+  peakReservedBytes: number;
+}
+
 export interface SpinProgress {
   elapsedMs: number;
   iterations: number;
@@ -136,7 +148,10 @@ export interface NativeKernels {
   /** x Wᵀ + b through the engine's CPU GEMM (kernels/gemm.h) when 'auto'/'cpu'; a zero-length bias means none. */
   linear(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, options?: KernelOptions): Promise<KernelResult<'x' | 'weight' | 'bias'>>;
   /** x Wᵀ + b + scaling · (x aᵀ) bᵀ, LoRA's fused projection. */
-  loraLinear(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, a: NativeTensor, b: NativeTensor, scaling: number, options?: KernelOptions): Promise<KernelResult<'x' | 'weight' | 'bias' | 'a' | 'b'>>;
+  /** `dropout` (with `seed`): hash dropout on the low-rank branch's input, recomputed in the backward (kernels/hash_dropout.h). */
+  loraLinear(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, a: NativeTensor, b: NativeTensor, scaling: number, options?: KernelOptions & { dropout?: number; seed?: number }): Promise<KernelResult<'x' | 'weight' | 'bias' | 'a' | 'b'>>;
+  /** x · keep(seed, i) / (1 − p), keep a hash of (seed, flat index): the same mask on every device. */
+  hashDropout(x: NativeTensor, seed: number, p: number, options?: KernelOptions): Promise<KernelResult<'x'>>;
   /** LwF's Σ_rows KL(softmax(teacher/T) ‖ softmax(student/T)), a 0-d tensor; student, teacher [N, V]. */
   distillKl(student: NativeTensor, teacher: NativeTensor, temperature: number, options?: KernelOptions): Promise<KernelResult<'student'>>;
   /** The causal-LM loss: Σ_rows cross-entropy of logits [N, V] at int64 targets [N] (−100: row left out), a 0-d tensor. */
@@ -165,6 +180,8 @@ export interface NativeKernels {
 export interface NativeBindings {
   registerErrorClasses(classes: Record<string, new (message: string) => Error>): void;
   info(): NativeInfo;
+  /** The CUDA caching allocator's counters for `device` (default "cuda"); `resetPeak` zeroes the peaks after reading. DeviceError without CUDA. */
+  cudaMemory(device?: string, options?: { resetPeak?: boolean }): NativeCudaMemory;
   setThreads(n: number): void;
   diagnostics: NativeDiagnostics;
   safetensors: NativeSafetensors;
@@ -357,5 +374,5 @@ export interface NativeEncoder {
 }
 
 export interface NativeEncoderClass {
-  fromTensors(spec: NativeEncoderSpec, tensors: Record<string, NativeTensor>, options: { source?: string }): Promise<NativeEncoder>;
+  fromTensors(spec: NativeEncoderSpec, tensors: Record<string, NativeTensor>, options: { source?: string; device?: string; dtype?: DType }): Promise<NativeEncoder>;
 }
