@@ -4,7 +4,9 @@
  * paraphrase-multilingual-MiniLM-L12-v2 shape (see bench/peer/st_embed.py). Also prints the max
  * abs difference of the two sides' embeddings.
  *
- *   npx tsx bench/embed.ts [--threads 2] [--sentences 256] [--batch 32] [--vocab 250037] [--layers 12]
+ *   npx tsx bench/embed.ts [--threads 2] [--sentences 256] [--batch 32] [--vocab 250037] [--layers 12] [--device cuda] [--dtype fp32|bf16]
+ *
+ * On a GPU both sides run there (bf16 unless --dtype fp32), and the max difference is then bf16's.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { ROOT, fmt, runJson } from './compare';
-import { arg, rng } from './ours/shapes';
+import { arg, deviceArgs, rng } from './ours/shapes';
 
 const WORDS = (
   'the a model news year task forgetting learning stream answer reference question market city river music ' +
@@ -37,7 +39,8 @@ try {
   });
   if (made.status !== 0) throw new Error(`making the model failed:\n${made.stderr.slice(-3000)}`);
   const makeS = (performance.now() - t0) / 1000;
-  const common = ['--model', model, '--sentences', sentencesFile, '--threads', threads, '--batch', arg('batch', '32'), '--repeats', arg('repeats', '3')];
+  const { device, dtype } = deviceArgs();
+  const common = ['--model', model, '--sentences', sentencesFile, '--threads', threads, '--batch', arg('batch', '32'), '--repeats', arg('repeats', '3'), '--device', device, '--dtype', dtype];
   const oursOut = path.join(dir, 'ours.f32');
   const peerOut = path.join(dir, 'peer.f32');
   process.env.OMP_NUM_THREADS = threads;
@@ -47,7 +50,8 @@ try {
   const b = new Float32Array(fs.readFileSync(peerOut).buffer.slice(0));
   let maxAbs = 0;
   for (let i = 0; i < a.length; i++) maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
-  console.log(`embed MiniLM-L12 shape, vocab ${arg('vocab', '250037')} (${ours.threads} threads, torch ${ours.torch}; model written in ${fmt(makeS, 1)} s)`);
+  const where = device.startsWith('cuda') ? `${device} ${peer.gpu ?? ''}, ${dtype}` : `${ours.threads} threads, ${dtype}`;
+  console.log(`embed MiniLM-L12 shape, vocab ${arg('vocab', '250037')} (${where}, torch ${ours.torch}; model written in ${fmt(makeS, 1)} s)`);
   console.log(`  ${ours.sentences} sentences, ${ours.tokens} tokens (ours) / ${peer.tokens} (peer), batch ${arg('batch', '32')}`);
   console.log(`  continual-next        : ${fmt(ours.sentences_per_s, 1)} sentences/s  (${fmt(ours.ms_median, 0)} ms, load ${fmt(ours.load_ms, 0)} ms)  peak RSS ${fmt(ours.peak_rss_mb, 0)} MB`);
   console.log(`  sentence-transformers : ${fmt(peer.sentences_per_s, 1)} sentences/s  (${fmt(peer.ms_median, 0)} ms, load ${fmt(peer.load_ms, 0)} ms)  peak RSS ${fmt(peer.peak_rss_mb, 0)} MB`);

@@ -4,7 +4,8 @@
 // loader and `npm run prebuild` compare with the torch found at run time.
 // CN_BUILD_DIR (default: build/) puts the whole build elsewhere, e.g. build-cuda/ for the CUDA
 // compile check (scripts/check-cuda-build.sh), so it never clobbers the CPU build the loader uses.
-// CN_BUILD_JOBS caps the parallel compile jobs.
+// CN_BUILD_JOBS caps the parallel compile jobs. CN_GLOO_INCLUDE names a folder holding gloo/ headers
+// where the system has none.
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -55,6 +56,8 @@ function build({ quiet = false } = {}) {
     CMAKE_BUILD_TYPE: 'Release',
     CN_PACKAGE_VERSION: pkg.version,
     ...(torch.cuda ? cudaDefinitions(torch) : {}),
+    // gloo's headers where the system has none (a carried copy: scripts/device/run.sh)
+    ...(process.env.CN_GLOO_INCLUDE ? { CN_GLOO_INCLUDE: process.env.CN_GLOO_INCLUDE } : {}),
   };
   const env = { ...process.env };
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 
 import { loadNative, SentenceEncoder } from '../../ts/index';
-import { arg, median, peakRssMb } from './shapes';
+import { ENGINE_DTYPE, arg, deviceArgs, median, peakRssMb } from './shapes';
 
 async function main() {
   const threads = Number(arg('threads', '2'));
@@ -15,7 +15,8 @@ async function main() {
   if (threads > 0) native.setThreads(threads);
   const sentences = JSON.parse(fs.readFileSync(arg('sentences', ''), 'utf8')) as string[];
   let t0 = performance.now();
-  const enc = await SentenceEncoder.load(arg('model', ''));
+  const { device, dtype } = deviceArgs();
+  const enc = await SentenceEncoder.load(arg('model', ''), { device, dtype: ENGINE_DTYPE[dtype] });
   const loadMs = performance.now() - t0;
   await enc.encode(sentences.slice(0, 16), { batchSize }); // warmup
   const times: number[] = [];
@@ -38,6 +39,9 @@ async function main() {
       sentences_per_s: sentences.length / (ms / 1000),
       load_ms: loadMs,
       peak_rss_mb: peakRssMb(),
+      device,
+      dtype,
+      ...(device.startsWith('cuda') ? { peak_cuda_mb: native.cudaMemory(device).peakAllocatedBytes / 2 ** 20 } : {}),
       torch: native.info().torch.version,
       threads: native.info().threads.intraOp,
     }) + '\n',

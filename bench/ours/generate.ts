@@ -4,7 +4,7 @@
  * exactly N tokens: no EOS). Prints one JSON line.
  */
 import { loadNative } from '../../ts/index';
-import { SHAPES, arg, median, peakRssMb, rng, type ShapeName } from './shapes';
+import { ENGINE_DTYPE, SHAPES, arg, deviceArgs, median, peakRssMb, rng, type ShapeName } from './shapes';
 
 async function main() {
   const shape = arg('shape', 'tiny') as ShapeName;
@@ -17,7 +17,9 @@ async function main() {
   const native = loadNative();
   if (threads > 0) native.setThreads(threads);
   const { spec } = SHAPES[shape];
-  const model = await native.Model.random(spec, { seed: 0 });
+  const { device, dtype } = deviceArgs();
+  const model = await native.Model.random(spec, { seed: 0, device, dtype: ENGINE_DTYPE[dtype] });
+  if (device.startsWith('cuda')) native.cudaMemory(device, { resetPeak: true }); // the run's peak, as the peer's
   const rand = rng(3);
   const batch = Array.from({ length: prompts }, () => {
     const len = minPrompt + Math.floor(rand() * (maxPrompt - minPrompt + 1));
@@ -44,6 +46,9 @@ async function main() {
       ms_total: ms,
       new_tokens: produced,
       peak_rss_mb: peakRssMb(),
+      device,
+      dtype,
+      ...(device.startsWith('cuda') ? { peak_cuda_mb: native.cudaMemory(device).peakAllocatedBytes / 2 ** 20, gpu: native.cudaMemory(device).name } : {}),
       torch: info.torch.version,
       threads: info.threads.intraOp,
       repeats,

@@ -12,6 +12,12 @@ export const SHAPES = {
     batch: 1,
     seq: 256,
   },
+  // Qwen2-7B's dimensions (untied head), for the GPU runs: bf16 weights alone are 15 GB
+  qwen7b: {
+    spec: { family: 'qwen2', vocabSize: 152064, hiddenSize: 3584, numLayers: 28, numHeads: 28, numKvHeads: 4, intermediateSize: 18944, rmsNormEps: 1e-6, ropeTheta: 1e6, qkvBias: true, tieWordEmbeddings: false },
+    batch: 1,
+    seq: 2048,
+  },
 } as const;
 export type ShapeName = keyof typeof SHAPES;
 
@@ -46,6 +52,17 @@ export function randomTensor(native: NativeBindings, shape: number[], rand: () =
 export function median(xs: number[]): number {
   return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 }
+
+/** The figures our bench scripts and the peers' take for a device run: cpu unless asked. */
+export function deviceArgs(): { device: string; dtype: 'fp32' | 'bf16' } {
+  const device = arg('device', 'cpu');
+  const dtype = arg('dtype', device.startsWith('cuda') ? 'bf16' : 'fp32');
+  if (dtype !== 'fp32' && dtype !== 'bf16') throw new Error(`--dtype ${dtype}: expected fp32 or bf16`);
+  return { device, dtype };
+}
+
+/** Our engine's name for a bench dtype. */
+export const ENGINE_DTYPE = { fp32: 'float32', bf16: 'bfloat16' } as const;
 
 export function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -13,7 +13,8 @@ import sys
 import time
 import warnings
 
-# Shapes. "tiny" is a small Qwen2 for quick relative numbers; "qwen0.5b" has the Qwen2.5-0.5B dimensions.
+# Shapes. "tiny" is a small Qwen2 for quick relative numbers; "qwen0.5b" has the Qwen2.5-0.5B dimensions,
+# "qwen7b" Qwen2-7B's (the GPU runs). bench/ours/shapes.ts holds the same.
 SHAPES = {
     "tiny": dict(
         config=dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=2,
@@ -26,6 +27,13 @@ SHAPES = {
                     intermediate_size=4864, vocab_size=151936, tie_word_embeddings=True,
                     max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6),
         batch=1, seq=256,
+    ),
+    # Qwen2-7B's dimensions (untied head), for the GPU runs
+    "qwen7b": dict(
+        config=dict(hidden_size=3584, num_hidden_layers=28, num_attention_heads=28, num_key_value_heads=4,
+                    intermediate_size=18944, vocab_size=152064, tie_word_embeddings=False,
+                    max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6),
+        batch=1, seq=2048,
     ),
 }
 PAD_ID = 0
@@ -57,8 +65,14 @@ def build_model(torch, shape: str, device: str, dtype, seed: int):
     torch.manual_seed(seed)
     cfg = Qwen2Config(**SHAPES[shape]["config"], pad_token_id=PAD_ID, bos_token_id=1,
                       eos_token_id=SHAPES[shape]["config"]["vocab_size"] - 1, attn_implementation="sdpa")
-    with torch.device(device):
-        model = Qwen2ForCausalLM(cfg)
+    # made in `dtype` from the start: a float32 7B model would take 30 GB before the cast
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            model = Qwen2ForCausalLM(cfg)
+    finally:
+        torch.set_default_dtype(previous)
     return model.to(dtype)
 
 

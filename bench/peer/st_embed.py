@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args()
     torch = setup(args.threads)
     if args.make:
@@ -66,22 +68,30 @@ def main() -> None:
 
     sentences = json.load(open(args.sentences, encoding="utf-8"))
     t0 = time.perf_counter()
-    st = SentenceTransformer(args.model, device="cpu")
+    st = SentenceTransformer(args.model, device=args.device)
+    if args.dtype == "bf16":
+        st = st.to(torch.bfloat16)
     load_ms = (time.perf_counter() - t0) * 1000
     st.encode(sentences[:16], batch_size=args.batch)  # warmup
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         emb = st.encode(sentences, batch_size=args.batch, convert_to_numpy=True)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
         times.append((time.perf_counter() - t0) * 1000)
     if args.out:
         emb.astype("float32").tofile(args.out)
+    extra = {}
+    if args.device.startswith("cuda"):
+        extra = {"peak_cuda_mb": torch.cuda.max_memory_allocated() / 2**20, "gpu": torch.cuda.get_device_name()}
     ms = statistics.median(times)
     tokens = int(st.preprocess(sentences)["attention_mask"].sum())
     print(json.dumps({
         "impl": "sentence-transformers", "sentences": len(sentences), "tokens": tokens, "ms_median": ms,
         "sentences_per_s": len(sentences) / (ms / 1000), "load_ms": load_ms, "peak_rss_mb": vm_hwm_mb(),
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device, "dtype": args.dtype,
+        **extra,
     }))
 
 
