@@ -73,10 +73,15 @@ describe('the engine on CUDA', function () {
       for (const row of bf16) for (const t of row) expect(t).to.be.within(0, 319);
     });
 
-    it('LoRA dropout on CUDA (hash dropout): the same seed trains the same; gradient checkpointing replays the mask', async () => {
+    const DROPOUT_TUNERS = [
+      { type: 'lora', r: 4, dropout: 0.3 },
+      { type: 'moelora', experts: 2, r: 4, dropout: 0.3 },
+      { type: 'adapter', dropout: 0.3 },
+    ] as const;
+    for (const tuner of DROPOUT_TUNERS) it(`${tuner.type} dropout on CUDA (hash dropout): the same seed trains the same; gradient checkpointing replays the mask`, async () => {
       const run = async (gradientCheckpointing: boolean, seed: number) => {
         await using model = await Model.load(QWEN2, { device: 'cuda' });
-        model.addAdapter({ type: 'lora', r: 4, dropout: 0.3, seed });
+        model.addAdapter({ ...tuner, seed } as Parameters<Model['addAdapter']>[0]);
         const s = await new Trainer(model, { epochs: 2, batchSize: 4, learningRate: 1e-2, gradientCheckpointing, seed: 3 }).fit(examples(12, 5));
         const state = Object.fromEntries(Object.entries(model.native.tunerState()).map(([k, t]) => [k, Array.from(t.toArray() as Float32Array)]));
         return { loss: s.finalLoss, state };

@@ -17,6 +17,7 @@
 
 #include "core/errors.h"
 #include "models/decoder.h"
+#include "tuners/dropout.h"
 #include "tuners/tuner.h"
 
 namespace cn {
@@ -29,11 +30,7 @@ class SvdLinear : public LinearHook {
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) override {
     if (merged_) return baseOut;
-    at::Tensor h = x;
-    if (dropout_ > 0 && *training_) {
-      at::Tensor keep = at::empty(x.sizes(), x.options().device(at::kCPU)).bernoulli_(1.0 - dropout_, gen_).to(x.device());
-      h = x * keep / (1.0 - dropout_);
-    }
+    at::Tensor h = tunerDropout(x, dropout_, gen_, *training_);
     at::Tensor down = kernels::linear(h, a_ * e_);
     const int64_t out = baseOut.size(-1);
     at::Tensor y = at::addmm(baseOut.reshape({-1, out}), down.reshape({-1, down.size(-1)}), b_.t(), 1.0, scale_);

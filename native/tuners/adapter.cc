@@ -11,6 +11,7 @@
 
 #include "core/errors.h"
 #include "models/decoder.h"
+#include "tuners/dropout.h"
 #include "tuners/tuner.h"
 
 namespace cn {
@@ -106,11 +107,7 @@ class HoulsbyAdapter : public Tuner {
   }
 
   at::Tensor apply(const Bottleneck& b, const at::Tensor& out) {
-    at::Tensor h = act(kernels::linear(out, b.downW, b.downB));
-    if (dropout_ > 0 && training_) {
-      at::Tensor keep = at::empty(h.sizes(), h.options().device(at::kCPU)).bernoulli_(1.0 - dropout_, gen_).to(h.device());
-      h = h * keep / (1.0 - dropout_);
-    }
+    at::Tensor h = tunerDropout(act(kernels::linear(out, b.downW, b.downB)), dropout_, gen_, training_);
     return out + kernels::linear(h, b.upW, b.upB);
   }
 };

@@ -25,9 +25,9 @@ class LoraLinear : public LinearHook {
     if (x.is_cuda() && dropout_ > 0 && *training_) {
       // on a GPU the mask is a hash of one seed drawn here (kernels/hash_dropout.h): nothing x-sized
       // is drawn on the host or saved for the backward
-      return kernels::loraLinearHashDropout(x, base.weight, base.bias, a_, b_, scaling_, dropout_, lowrank::drawSeed(gen_));
+      return kernels::loraLinearHashDropout(x, base.weight, base.bias, a_, b_, scaling_, dropout_, drawDropoutSeed(gen_));
     }
-    at::Tensor h = lowrank::inputDropout(x, dropout_, gen_, *training_);
+    at::Tensor h = tunerDropout(x, dropout_, gen_, *training_);
     return kernels::loraLinear(x, h, base.weight, base.bias, a_, b_, scaling_);
   }
   bool deltaWeight(at::Tensor& out) override {

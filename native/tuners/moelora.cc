@@ -29,7 +29,7 @@ class MoeLoraLinear : public LinearHook {
 
   at::Tensor forward(const at::Tensor& x, const at::Tensor& baseOut) override {
     const int64_t experts = router_.size(0), rank = a_.size(0), out = baseOut.size(-1);
-    at::Tensor h = lowrank::inputDropout(x, dropout_, gen_, *training_);
+    at::Tensor h = tunerDropout(x, dropout_, gen_, *training_);
     at::Tensor down = kernels::linear(h, a_).reshape({-1, experts, rank / experts});  // [N, E, r/E]
     // The router sees the undropped input; softmax in fp32 so bf16 gates still sum to 1.
     at::Tensor gates = at::softmax(kernels::linear(x, router_), -1, at::kFloat).to(down.scalar_type());

@@ -8,6 +8,7 @@
 // encoderNumLayers (2; LSTM only), encoderDropout (0; LSTM only), seed (0).
 #include <ATen/CPUGeneratorImpl.h>
 
+#include "tuners/dropout.h"
 #include "tuners/tuner.h"
 #include "tuners/virtual_tokens.h"
 
@@ -106,10 +107,7 @@ class PTuning : public Tuner {
     at::Tensor h = e.unsqueeze(0);  // [1, N, H], batch first
     const int64_t E = encoderHidden_;
     for (int64_t l = 0; l < lstmLayers_; ++l) {
-      if (l > 0 && dropout_ > 0 && training_) {
-        at::Tensor keep = at::empty(h.sizes(), h.options().device(at::kCPU)).bernoulli_(1.0 - dropout_, gen_).to(h.device());
-        h = h * keep / (1.0 - dropout_);
-      }
+      if (l > 0) h = tunerDropout(h, dropout_, gen_, training_);
       std::vector<at::Tensor> weights;
       for (size_t k = 0; k < 8; ++k) weights.push_back(param(1 + 8 * l + k));
       at::Tensor zeros = at::zeros({2, 1, E}, h.options());
