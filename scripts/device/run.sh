@@ -37,7 +37,12 @@ stage_build() {
   tar -xJf "$PACK/gloo-include.tar.xz" -C /tmp/cn-gloo || return 1
   echo "node $(node -p process.version); $("$PYTHON" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")')"
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader || true
-  node scripts/build-native.js || return 1
+  if ! node scripts/build-native.js; then
+    # the carried gloo headers are Debian's; should they not fit this torch, build without Gloo
+    # (the CUDA work needs only NCCL) rather than lose the call
+    echo "== build failed; retrying without gloo"
+    CN_GLOO_INCLUDE=CN_GLOO_INCLUDE-NOTFOUND node scripts/build-native.js || return 1
+  fi
   node node_modules/typescript/bin/tsc -p tsconfig.json || return 1
   node -e 'require("tsx/cjs"); const i = require("./ts/index").info(); console.log(JSON.stringify({ torch: i.torch.version, cuda: i.build.cuda, nccl: i.build.nccl, gloo: i.build.gloo, devices: i.devices }));
     if (!i.build.cuda || !i.torch.cudaAvailable) { console.error("the addon has no usable CUDA"); process.exit(1); }'
