@@ -30,18 +30,15 @@ bool useCuda(Impl impl, const at::Tensor& in, const at::Tensor& out) {
 
 struct HashDropoutFunction : public torch::autograd::Function<HashDropoutFunction> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t seed, double p) {
-    at::Tensor out = at::empty(x.sizes(), x.options());
-    hashDropoutInto(out, x, static_cast<uint64_t>(seed), p, /*accumulate=*/false, Impl::Cuda);
     ctx->saved_data["seed"] = seed;
     ctx->saved_data["p"] = p;
-    return out;
+    return hashDropped(x, static_cast<uint64_t>(seed), p, Impl::Cuda);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const at::Tensor& g = grads[0];
-    at::Tensor dx = at::empty(g.sizes(), g.options());
-    hashDropoutInto(dx, g, static_cast<uint64_t>(ctx->saved_data["seed"].toInt()), ctx->saved_data["p"].toDouble(), false, Impl::Cuda);
-    return {dx, at::Tensor(), at::Tensor()};
+    // the same mask on the gradient
+    return {hashDropped(grads[0], static_cast<uint64_t>(ctx->saved_data["seed"].toInt()), ctx->saved_data["p"].toDouble(), Impl::Cuda),
+            at::Tensor(), at::Tensor()};
   }
 };
 
@@ -59,14 +56,10 @@ void hashDropoutInto(const at::Tensor& out, const at::Tensor& in, uint64_t seed,
   if (out.sizes() != in.sizes()) fail(code::kInvalidArgument, "hashDropoutInto: out and in must have one shape", {{"field", "out"}});
 #ifdef CN_WITH_CUDA
   if (useCuda(impl, in, out)) {
-    at::Tensor src = in.contiguous();
-    if (out.is_contiguous()) {
-      cuda::hashDropoutApply(src, seed, static_cast<float>(1.0 / (1.0 - p)), hashDropThreshold(p), out, accumulate);
-    } else {
-      at::Tensor tmp = accumulate ? out.contiguous() : at::empty(out.sizes(), out.options());
-      cuda::hashDropoutApply(src, seed, static_cast<float>(1.0 / (1.0 - p)), hashDropThreshold(p), tmp, accumulate);
-      out.copy_(tmp);
-    }
+    // the kernel writes contiguous rows: a strided `out` goes through a contiguous copy
+    const at::Tensor target = out.is_contiguous() ? out : accumulate ? out.contiguous() : at::empty(out.sizes(), out.options());
+    cuda::hashDropoutApply(in.contiguous(), seed, static_cast<float>(1.0 / (1.0 - p)), hashDropThreshold(p), target, accumulate);
+    if (!target.is_same(out)) out.copy_(target);
     return;
   }
 #else
@@ -75,6 +68,12 @@ void hashDropoutInto(const at::Tensor& out, const at::Tensor& in, uint64_t seed,
   at::Tensor d = hashDropoutReference(in.contiguous(), seed, p);
   if (accumulate) out.add_(d);
   else out.copy_(d);
+}
+
+at::Tensor hashDropped(const at::Tensor& in, uint64_t seed, double p, Impl impl) {
+  at::Tensor out = at::empty(in.sizes(), in.options());
+  hashDropoutInto(out, in, seed, p, /*accumulate=*/false, impl);
+  return out;
 }
 
 }  // namespace cn::kernels

@@ -17,6 +17,10 @@ at::Tensor hashDropout(const at::Tensor& x, uint64_t seed, double p, Impl impl =
 // and `out` have one shape; element i is the i-th of `in` in row-major order (in made contiguous).
 void hashDropoutInto(const at::Tensor& out, const at::Tensor& in, uint64_t seed, double p, bool accumulate, Impl impl = Impl::Auto);
 
+// No autograd: a fresh tensor in · keep / (1 − p) (what the Functions that differentiate the
+// dropout themselves use: this op's own, and the LoRA node's).
+at::Tensor hashDropped(const at::Tensor& in, uint64_t seed, double p, Impl impl = Impl::Auto);
+
 // The reference (hash_dropout_ref.cc): the mask by a host loop over the indices, then ATen ops.
 at::Tensor hashDropoutReference(const at::Tensor& x, uint64_t seed, double p);
 // The mask itself, as 0/1 of x's dtype on x's device.

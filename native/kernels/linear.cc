@@ -20,13 +20,6 @@ bool present(const at::Tensor& t) { return t.defined() && t.numel() > 0; }
 
 at::Tensor rows(const at::Tensor& t) { return t.reshape({-1, t.size(-1)}); }
 
-// x [N, in] after hash dropout (no autograd: the Function below differentiates it itself).
-at::Tensor dropped(const at::Tensor& x2, int64_t seed, double p) {
-  at::Tensor h = at::empty(x2.sizes(), x2.options());
-  hashDropoutInto(h, x2, static_cast<uint64_t>(seed), p, /*accumulate=*/false);
-  return h;
-}
-
 // y [N, out] = x Wᵀ (+ b)
 at::Tensor baseProduct(const at::Tensor& x2, const at::Tensor& weight, const at::Tensor& bias) {
   return linearProduct(x2, weight, present(bias) ? bias : at::Tensor());
@@ -66,7 +59,7 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
                             const at::Tensor& bias, const at::Tensor& a, const at::Tensor& b, double scaling, double p, int64_t seed) {
     RECORD_FUNCTION("cn::loraLinear", std::vector<c10::IValue>());
     at::Tensor x2 = rows(x);
-    at::Tensor h2 = present(h) ? rows(h) : p > 0 ? dropped(x2, seed, p) : x2;
+    at::Tensor h2 = present(h) ? rows(h) : p > 0 ? hashDropped(x2, static_cast<uint64_t>(seed), p) : x2;
     at::Tensor y = baseProduct(x2, weight, bias);
     const bool fused = lowRankCpuSupports(a);
     at::Tensor down = fused ? lowRankDownCpu(h2, a) : gemm(h2, a.t());  // [N, r]
@@ -110,7 +103,7 @@ struct LoraLinearFunction : public torch::autograd::Function<LoraLinearFunction>
       }
     }
     if (ctx->needs_input_grad(4)) {
-      const at::Tensor h2 = separateH ? saved[1] : p > 0 ? dropped(x2, seed, p) : x2;
+      const at::Tensor h2 = separateH ? saved[1] : p > 0 ? hashDropped(x2, static_cast<uint64_t>(seed), p) : x2;
       da = fused ? lowRankGradACpu(dDown, h2) : gemm(dDown.t(), h2);
     }
     if (ctx->needs_input_grad(0)) {
@@ -177,10 +170,8 @@ at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const at::Tenso
 at::Tensor loraLinear(const at::Tensor& x, const at::Tensor& h, const at::Tensor& weight, const at::Tensor& bias,
                       const at::Tensor& a, const at::Tensor& b, double scaling, Impl impl) {
   const bool sameInput = !h.defined() || h.is_same(x);
-  if (cudaPath(impl, x, weight, a, b)) {
-    return LoraLinearFunction::apply(x, sameInput ? at::empty({0}, x.options()) : h, weight, orEmpty(bias, weight), a, b, scaling, 0.0, int64_t{0});
-  }
-  if (!fastPath(impl, x, weight) || a.scalar_type() != at::kFloat || b.scalar_type() != at::kFloat) return loraLinearReference(x, h, weight, bias, a, b, scaling);
+  const bool cpuFunction = fastPath(impl, x, weight) && a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat;
+  if (!cudaPath(impl, x, weight, a, b) && !cpuFunction) return loraLinearReference(x, h, weight, bias, a, b, scaling);
   return LoraLinearFunction::apply(x, sameInput ? at::empty({0}, x.options()) : h, weight, orEmpty(bias, weight), a, b, scaling, 0.0, int64_t{0});
 }
 

@@ -363,8 +363,8 @@ TrainSummary Trainer::fit(const std::vector<Example>& examples, const std::share
       if (zero) zero->broadcastParameters();
       if (method) method->afterOptimizerStep(ctx, step);
       if (zero2 && tuner.peftType() == "ADALORA") zero->gatherGradients();  // its allocator reads every gradient
-      tuner.afterOptimizerStep(step);  // before zeroing: AdaLoRA's allocator reads the gradients
-      if (tuner.peftType() == "ADALORA") optimizer.refreshMasters();  // its pruning edits the parameters
+      // before zeroing: AdaLoRA's allocator reads the gradients; its pruning edits the parameters
+      if (tuner.afterOptimizerStep(step)) optimizer.refreshMasters();
       zeroGradients(params);
       ++step;
       pos.lossSum += stepLoss;

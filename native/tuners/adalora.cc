@@ -208,14 +208,16 @@ class AdaLora : public Tuner {
     return sum * (orthRegWeight_ / static_cast<double>(2 * modules_.size()));
   }
 
-  void afterOptimizerStep(int64_t step) override {
+  bool afterOptimizerStep(int64_t step) override {
     at::NoGradGuard noGrad;
     const int64_t boundary = totalStep_ - tfinal_;
     if (step < boundary) {
       updateImportance();
       auto [budget, mask] = budgetAt(step);
       if (mask) maskToBudget(budget);
-    } else if (step == boundary) {
+      return mask;
+    }
+    if (step == boundary) {
       maskToBudget(targetR_ * static_cast<int64_t>(modules_.size()));
       for (auto& m : modules_) {
         for (int k = 0; k < 3; ++k) {
@@ -226,6 +228,7 @@ class AdaLora : public Tuner {
     } else {
       for (auto& m : modules_) m.hook->e_.masked_fill_(m.mask.logical_not().view({-1, 1}), 0.0);
     }
+    return true;
   }
 
   bool merge(Decoder&) override { return foldAll(+1); }

@@ -41,8 +41,9 @@ class Tuner {
   // Folds the tuner into the base weights where possible (LoRA merge); false if unsupported.
   virtual bool merge(Decoder& model) { return false; }
   virtual bool unmerge(Decoder& model) { return false; }
-  // Called after every optimizer step (AdaLoRA's rank allocation uses it).
-  virtual void afterOptimizerStep(int64_t step) {}
+  // Called after every optimizer step (AdaLoRA's rank allocation uses it). True when it edited
+  // trainable tensors in place, so the optimizer's float32 masters must take their values again.
+  virtual bool afterOptimizerStep(int64_t step) { return false; }
   // Extra loss term (AdaLoRA's orthogonality regulariser); undefined when none.
   virtual at::Tensor regularizer() { return at::Tensor(); }
   // Non-trainable state saved with the adapter besides parameters() (e.g. masks).
