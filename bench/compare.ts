@@ -24,3 +24,8 @@ export const TSX = [process.execPath, '--import', 'tsx'];
 export function fmt(n: unknown, digits = 1): string {
   return typeof n === 'number' ? n.toFixed(digits) : String(n);
 }
+
+/** A side's peak memory as the bench scripts print it: the CUDA allocator's on a GPU, else RSS. */
+export function memoryFigure(side: Record<string, number | string>, cuda: boolean): string {
+  return cuda ? `peak CUDA ${fmt(side.peak_cuda_mb, 0)} MB` : `peak RSS ${fmt(side.peak_rss_mb, 0)} MB`;
+}

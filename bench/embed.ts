@@ -39,7 +39,7 @@ try {
   });
   if (made.status !== 0) throw new Error(`making the model failed:\n${made.stderr.slice(-3000)}`);
   const makeS = (performance.now() - t0) / 1000;
-  const { device, dtype } = deviceArgs();
+  const { device, cuda, dtype } = deviceArgs();
   const common = ['--model', model, '--sentences', sentencesFile, '--threads', threads, '--batch', arg('batch', '32'), '--repeats', arg('repeats', '3'), '--device', device, '--dtype', dtype];
   const oursOut = path.join(dir, 'ours.f32');
   const peerOut = path.join(dir, 'peer.f32');
@@ -50,7 +50,7 @@ try {
   const b = new Float32Array(fs.readFileSync(peerOut).buffer.slice(0));
   let maxAbs = 0;
   for (let i = 0; i < a.length; i++) maxAbs = Math.max(maxAbs, Math.abs(a[i] - b[i]));
-  const where = device.startsWith('cuda') ? `${device} ${peer.gpu ?? ''}, ${dtype}` : `${ours.threads} threads, ${dtype}`;
+  const where = cuda ? `${device} ${peer.gpu ?? ''}, ${dtype}` : `${ours.threads} threads, ${dtype}`;
   console.log(`embed MiniLM-L12 shape, vocab ${arg('vocab', '250037')} (${where}, torch ${ours.torch}; model written in ${fmt(makeS, 1)} s)`);
   console.log(`  ${ours.sentences} sentences, ${ours.tokens} tokens (ours) / ${peer.tokens} (peer), batch ${arg('batch', '32')}`);
   console.log(`  continual-next        : ${fmt(ours.sentences_per_s, 1)} sentences/s  (${fmt(ours.ms_median, 0)} ms, load ${fmt(ours.load_ms, 0)} ms)  peak RSS ${fmt(ours.peak_rss_mb, 0)} MB`);

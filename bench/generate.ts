@@ -9,11 +9,10 @@
  */
 import path from 'node:path';
 
-import { ROOT, fmt, runJson } from './compare';
+import { ROOT, fmt, memoryFigure, runJson } from './compare';
 import { arg, deviceArgs, median } from './ours/shapes';
 
-const { device, dtype } = deviceArgs();
-const cuda = device.startsWith('cuda');
+const { device, cuda, dtype } = deviceArgs();
 const shapes = arg('shape', 'tiny') === 'all' ? ['tiny', 'qwen0.5b'] : [arg('shape', 'tiny')];
 // This VM's speed drifts over minutes: with --pairs P the two sides run P times, alternating,
 // and each pair's ratio is printed with their median.
@@ -29,10 +28,9 @@ for (const shape of shapes) {
     ratios.push(ratio);
     const pair = pairs > 1 ? `, pair ${p + 1} of ${pairs}` : '';
     const where = cuda ? `${device} ${ours.gpu ?? ''}, ${dtype}` : `${ours.threads} threads, ${dtype}`;
-    const memory = (side: Record<string, number | string>) => (cuda ? `peak CUDA ${fmt(side.peak_cuda_mb, 0)} MB` : `peak RSS ${fmt(side.peak_rss_mb, 0)} MB`);
     console.log(`generate ${shape} (${where}, torch ${ours.torch}, median of ${repeats}${pair})`);
-    console.log(`  continual-next : ${fmt(ours.tokens_per_s, 0)} tokens/s  (${fmt(ours.ms_total, 0)} ms)  ${memory(ours)}`);
-    console.log(`  hf generate    : ${fmt(peer.tokens_per_s, 0)} tokens/s  (${fmt(peer.ms_total, 0)} ms)  ${memory(peer)}`);
+    console.log(`  continual-next : ${fmt(ours.tokens_per_s, 0)} tokens/s  (${fmt(ours.ms_total, 0)} ms)  ${memoryFigure(ours, cuda)}`);
+    console.log(`  hf generate    : ${fmt(peer.tokens_per_s, 0)} tokens/s  (${fmt(peer.ms_total, 0)} ms)  ${memoryFigure(peer, cuda)}`);
     console.log(`  ratio          : ${fmt(ratio, 2)}× tokens/s`);
     console.log(JSON.stringify({ bench: 'generate', shape, ours, peer }));
   }

@@ -14,12 +14,11 @@
  */
 import path from 'node:path';
 
-import { ROOT, fmt, runJson } from './compare';
+import { ROOT, fmt, memoryFigure, runJson } from './compare';
 import { bf16PeakTflops, loraTrainFlops } from './ours/flops';
 import { SHAPES, arg, deviceArgs, type ShapeName } from './ours/shapes';
 
-const { device, dtype } = deviceArgs();
-const cuda = device.startsWith('cuda');
+const { device, cuda, dtype } = deviceArgs();
 const shapes: ShapeName[] = arg('shape', 'tiny') === 'all' ? (cuda ? ['qwen0.5b', 'qwen7b'] : ['tiny', 'qwen0.5b']) : [arg('shape', 'tiny') as ShapeName];
 const threads = arg('threads', '2');
 const tuner = arg('tuner', 'lora');
@@ -39,10 +38,9 @@ for (const shape of shapes) {
   const peakTflops = Number(arg('peak-tflops', '0')) || bf16PeakTflops(String(ours.gpu ?? peer?.gpu ?? ''));
   const flops = loraTrainFlops(SHAPES[shape].spec, batch, seq, Number(rank), batch * (seq - seq / 2));
   const mfu = (side: Record<string, number | string>) => (cuda && peakTflops ? `  MFU ${fmt((100 * flops) / (Number(side.ms_per_step) / 1000) / (peakTflops * 1e12), 1)} %` : '');
-  const memory = (side: Record<string, number | string>) => (cuda ? `peak CUDA ${fmt(side.peak_cuda_mb, 0)} MB` : `peak RSS ${fmt(side.peak_rss_mb, 0)} MB`);
-  console.log(`  continual-next : ${fmt(ours.ms_per_step)} ms/step  ${fmt(ours.tokens_per_s, 0)} tokens/s  ${memory(ours)}${mfu(ours)}`);
+  console.log(`  continual-next : ${fmt(ours.ms_per_step)} ms/step  ${fmt(ours.tokens_per_s, 0)} tokens/s  ${memoryFigure(ours, cuda)}${mfu(ours)}`);
   if (peer) {
-    console.log(`  hf + peft      : ${fmt(peer.ms_per_step)} ms/step  ${fmt(peer.tokens_per_s, 0)} tokens/s  ${memory(peer)}${mfu(peer)}  (transformers ${peer.transformers}, peft ${peer.peft})`);
+    console.log(`  hf + peft      : ${fmt(peer.ms_per_step)} ms/step  ${fmt(peer.tokens_per_s, 0)} tokens/s  ${memoryFigure(peer, cuda)}${mfu(peer)}  (transformers ${peer.transformers}, peft ${peer.peft})`);
     const mem = cuda ? Number(ours.peak_cuda_mb) / Number(peer.peak_cuda_mb) : Number(ours.peak_rss_mb) / Number(peer.peak_rss_mb);
     console.log(`  ratio          : ${fmt(Number(ours.tokens_per_s) / Number(peer.tokens_per_s), 2)}× tokens/s, ${fmt(mem, 2)}× peak ${cuda ? 'CUDA memory' : 'RSS'}`);
   }

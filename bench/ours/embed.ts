@@ -15,7 +15,7 @@ async function main() {
   if (threads > 0) native.setThreads(threads);
   const sentences = JSON.parse(fs.readFileSync(arg('sentences', ''), 'utf8')) as string[];
   let t0 = performance.now();
-  const { device, dtype } = deviceArgs();
+  const { device, cuda, dtype } = deviceArgs();
   const enc = await SentenceEncoder.load(arg('model', ''), { device, dtype: ENGINE_DTYPE[dtype] });
   const loadMs = performance.now() - t0;
   await enc.encode(sentences.slice(0, 16), { batchSize }); // warmup
@@ -41,7 +41,7 @@ async function main() {
       peak_rss_mb: peakRssMb(),
       device,
       dtype,
-      ...(device.startsWith('cuda') ? { peak_cuda_mb: native.cudaMemory(device).peakAllocatedBytes / 2 ** 20 } : {}),
+      ...(cuda ? { peak_cuda_mb: native.cudaMemory(device).peakAllocatedBytes / 2 ** 20 } : {}),
       torch: native.info().torch.version,
       threads: native.info().threads.intraOp,
     }) + '\n',

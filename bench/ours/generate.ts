@@ -17,9 +17,9 @@ async function main() {
   const native = loadNative();
   if (threads > 0) native.setThreads(threads);
   const { spec } = SHAPES[shape];
-  const { device, dtype } = deviceArgs();
+  const { device, cuda, dtype } = deviceArgs();
   const model = await native.Model.random(spec, { seed: 0, device, dtype: ENGINE_DTYPE[dtype] });
-  if (device.startsWith('cuda')) native.cudaMemory(device, { resetPeak: true }); // the run's peak, as the peer's
+  if (cuda) native.cudaMemory(device, { resetPeak: true }); // the run's peak, as the peer's
   const rand = rng(3);
   const batch = Array.from({ length: prompts }, () => {
     const len = minPrompt + Math.floor(rand() * (maxPrompt - minPrompt + 1));
@@ -38,6 +38,7 @@ async function main() {
   }
   const ms = median(times);
   const info = native.info();
+  const gpu = cuda ? native.cudaMemory(device) : undefined;
   process.stdout.write(
     JSON.stringify({
       impl: 'continual-next',
@@ -48,7 +49,7 @@ async function main() {
       peak_rss_mb: peakRssMb(),
       device,
       dtype,
-      ...(device.startsWith('cuda') ? { peak_cuda_mb: native.cudaMemory(device).peakAllocatedBytes / 2 ** 20, gpu: native.cudaMemory(device).name } : {}),
+      ...(gpu ? { peak_cuda_mb: gpu.peakAllocatedBytes / 2 ** 20, gpu: gpu.name } : {}),
       torch: info.torch.version,
       threads: info.threads.intraOp,
       repeats,

@@ -54,11 +54,12 @@ export function median(xs: number[]): number {
 }
 
 /** The figures our bench scripts and the peers' take for a device run: cpu unless asked. */
-export function deviceArgs(): { device: string; dtype: 'fp32' | 'bf16' } {
+export function deviceArgs(): { device: string; cuda: boolean; dtype: 'fp32' | 'bf16' } {
   const device = arg('device', 'cpu');
-  const dtype = arg('dtype', device.startsWith('cuda') ? 'bf16' : 'fp32');
+  const cuda = device.startsWith('cuda');
+  const dtype = arg('dtype', cuda ? 'bf16' : 'fp32');
   if (dtype !== 'fp32' && dtype !== 'bf16') throw new Error(`--dtype ${dtype}: expected fp32 or bf16`);
-  return { device, dtype };
+  return { device, cuda, dtype };
 }
 
 /** Our engine's name for a bench dtype. */

@@ -17,11 +17,10 @@ async function main() {
   const tuner = arg('tuner', 'lora');
   const native = loadNative();
   if (threads > 0) native.setThreads(threads);
-  const { device, dtype } = deviceArgs();
+  const { device, cuda, dtype } = deviceArgs();
   const { spec } = SHAPES[shape];
   const batch = Number(arg('batch', '0')) || SHAPES[shape].batch;
   const seq = Number(arg('seq', '0')) || SHAPES[shape].seq;
-  const cuda = device.startsWith('cuda');
   const t0 = performance.now();
   const model = await native.Model.random(spec, { seed: 0, device, dtype: ENGINE_DTYPE[dtype] });
   if (tuner === 'lora') model.addTuner('lora', { r: rank, alpha: 2 * rank, dropout: 0, targetModules: 'all-linear' });
